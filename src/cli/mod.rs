@@ -1,0 +1,21 @@
+//! The subcommands of the `samenloop` binary, one file each.
+//!
+//! Exit codes are shared by all subcommands: 0 success, 1 a fatal error (nothing or
+//! not everything was done), 2 a usage error (from the argument parser), 3 the run
+//! completed but some input rows were rejected (see the rejects report).
+
+pub mod keys;
+pub mod pseudonymise;
+pub mod quality;
+pub mod synth;
+
+use std::process::ExitCode;
+
+/// Exit code: some input rows were rejected, the rest was processed.
+pub const EXIT_REJECTS: u8 = 3;
+
+/// Prints `samenloop: error: {msg}` to stderr and returns exit code 1.
+pub fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("samenloop: error: {msg}");
+    ExitCode::from(1)
+}

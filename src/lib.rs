@@ -1,0 +1,10 @@
+//! samenloop — a privacy-preserving signal-matching index (verwijsindex).
+//!
+//! The library holds everything; the `samenloop` binary only parses its
+//! command line and calls into [`cli`].
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod cli;
+pub mod pseudonym;

@@ -1,0 +1,37 @@
+//! The `samenloop` command: parses the command line and hands off to the library.
+#![forbid(unsafe_code)]
+
+use clap::{Parser, Subcommand};
+use samenloop::cli;
+use std::process::ExitCode;
+
+/// samenloop — privacy-preserving signal-matching index (verwijsindex).
+#[derive(Parser)]
+#[command(name = "samenloop", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Turn a partner's CSV or JSON Lines export into match-key sets (spec/pseudonymisation.md).
+    Pseudonymise(cli::pseudonymise::Args),
+    /// Manage pseudonymisation domain keys.
+    #[command(subcommand)]
+    Keys(cli::keys::Command),
+    /// Generate a synthetic Dutch population and noisy partner exports of it.
+    Synth(cli::synth::Args),
+    /// Measure person-pair recall and precision of the match-key ladder on partner exports.
+    Quality(cli::quality::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Pseudonymise(args) => cli::pseudonymise::run(args),
+        Command::Keys(cmd) => cli::keys::run(cmd),
+        Command::Synth(args) => cli::synth::run(args),
+        Command::Quality(args) => cli::quality::run(args),
+    }
+}
