@@ -72,7 +72,7 @@ pub fn family_name(input: &str) -> Result<Vec<String>, Reason> {
         _ => return Err(Reason::CommaInFamilyName),
     };
     let cores = family_cores(main);
-    if cores.is_empty() && !words(&units).is_empty() {
+    if cores.is_empty() && !input.trim().is_empty() {
         return Err(Reason::EmptyName);
     }
     Ok(cores)
@@ -203,7 +203,8 @@ mod tests {
         assert_eq!(family_name("").unwrap(), Vec::<String>::new());
         assert_eq!(family_name("Jansen, M."), Err(Reason::CommaInFamilyName));
         assert_eq!(family_name("Jansen2"), Err(Reason::DigitInName));
-        assert_eq!(family_name("--"), Ok(vec![]));
+        assert_eq!(family_name("--"), Err(Reason::EmptyName));
+        assert_eq!(family_name("  "), Ok(vec![]));
     }
 
     #[test]

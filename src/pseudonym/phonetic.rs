@@ -30,6 +30,7 @@ pub const RULES: &[(&str, &str, When)] = &[
     ("ei", "Y", When::Anywhere),
     ("ey", "Y", When::Anywhere),
     ("y", "Y", When::Anywhere),
+    ("aauw", "A", When::Anywhere),
     ("auw", "A", When::Anywhere),
     ("ouw", "A", When::Anywhere),
     ("au", "A", When::Anywhere),
@@ -110,6 +111,7 @@ mod tests {
         same("jansen", "janssen");
         same("jansen", "janszen");
         same("bouwman", "bauman");
+        same("paauw", "pauw");
         same("hendriks", "hendrickx");
         same("vries", "fries");
         same("smit", "smidt");
