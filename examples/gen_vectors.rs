@@ -99,12 +99,13 @@ fn main() {
         ("Ayşe Nur", ""),
         ("...", ""),
         ("Jan3", ""),
+        ("Jan", "-"),
     ]
     .iter()
     .map(|(g, i)| {
         let mut v = match name::given_names(g, i) {
             Ok(n) => json!({ "output": { "given_name": n.first, "initials": n.initials } }),
-            Err(e) => json!({ "error": e.code() }),
+            Err((_, e)) => json!({ "error": e.code() }),
         };
         v["input"] = json!({ "given_names": g, "initials": i });
         v

@@ -96,7 +96,8 @@ fn field_vectors() {
             c["input"]["given_names"].as_str().unwrap(),
             c["input"]["initials"].as_str().unwrap(),
         )
-        .map(|g| json!({ "given_name": g.first, "initials": g.initials }));
+        .map(|g| json!({ "given_name": g.first, "initials": g.initials }))
+        .map_err(|(_, r)| r);
         expect(c, got, &mut codes);
     }
     for c in cases(&v, "full_name") {

@@ -179,13 +179,12 @@ pub fn birth_date(input: &str, today: Date) -> Result<Date, Reason> {
     if s.len() > 40 {
         return Err(Reason::TooLong);
     }
-    // ISO date-time: keep the date before 'T' or a space followed by a time.
-    let s = match s.find(['T', 't']) {
-        Some(i) if i == 10 => &s[..10],
-        _ => match s.find(' ') {
-            Some(10) if s[11..].contains(':') => &s[..10],
-            _ => s,
-        },
+    // ISO date-time: keep the date before a 'T' or before a space followed by a time.
+    let b = s.as_bytes();
+    let s = match b.get(10) {
+        Some(b'T' | b't') => &s[..10],
+        Some(b' ') if s[11..].contains(':') => &s[..10],
+        _ => s,
     };
     let toks = tokenize(s)?;
     let (y, m, d): (&str, u8, &str) = match toks.as_slice() {

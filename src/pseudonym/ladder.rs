@@ -152,14 +152,8 @@ pub fn normalise_person(
             out.given_name = first;
             out.initials = initials;
         }
-        Err(r) => {
-            let field = if given_text.trim().is_empty() {
-                "initials"
-            } else {
-                given_field
-            };
-            err(field, r)
-        }
+        Err((name::GivenField::Initials, r)) => err("initials", r),
+        Err((name::GivenField::GivenNames, r)) => err(given_field, r),
     }
     match name::family_name(&family_text) {
         Ok(parts) => out.family_name_parts = parts,

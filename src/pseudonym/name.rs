@@ -31,13 +31,29 @@ pub struct GivenNames {
     pub initials: String,
 }
 
-/// Normalises a given-names field (and an optional separate initials field).
+/// Which of the two given-name fields a rejection is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GivenField {
+    /// The `given_names` field.
+    GivenNames,
+    /// The `initials` field.
+    Initials,
+}
+
+/// Normalises a given-names field (and an optional separate initials field) (spec §3.2).
 ///
 /// Hyphenated given names count as separate names ("Jan-Willem" = "Jan Willem").
 /// A field whose first word is a single letter is read as initials only.
-pub fn given_names(given: &str, initials: &str) -> Result<GivenNames, Reason> {
-    let given_words = words(&fold(given)?);
-    let initial_words = words(&fold(initials)?);
+pub fn given_names(given: &str, initials: &str) -> Result<GivenNames, (GivenField, Reason)> {
+    let parse = |text: &str, field: GivenField| -> Result<Vec<String>, (GivenField, Reason)> {
+        let ws = words(&fold(text).map_err(|r| (field, r))?);
+        if ws.is_empty() && !text.trim().is_empty() {
+            return Err((field, Reason::EmptyName));
+        }
+        Ok(ws)
+    };
+    let given_words = parse(given, GivenField::GivenNames)?;
+    let initial_words = parse(initials, GivenField::Initials)?;
     let mut out = GivenNames::default();
     if let Some(first) = given_words.first() {
         if first.len() > 1 {
@@ -50,12 +66,6 @@ pub fn given_names(given: &str, initials: &str) -> Result<GivenNames, Reason> {
         &initial_words
     };
     out.initials = source.iter().filter_map(|w| w.chars().next()).collect();
-    if out.first.is_none()
-        && out.initials.is_empty()
-        && !(given.trim().is_empty() && initials.trim().is_empty())
-    {
-        return Err(Reason::EmptyName);
-    }
     Ok(out)
 }
 
@@ -222,7 +232,14 @@ mod tests {
         assert_eq!(g.initials, "jw");
         let g = given_names("Daniël", "").unwrap();
         assert_eq!(g.first.as_deref(), Some("daniel"));
-        assert_eq!(given_names("...", ""), Err(Reason::EmptyName));
+        assert_eq!(
+            given_names("...", ""),
+            Err((GivenField::GivenNames, Reason::EmptyName))
+        );
+        assert_eq!(
+            given_names("Jan", "-"),
+            Err((GivenField::Initials, Reason::EmptyName))
+        );
     }
 
     #[test]
