@@ -7,4 +7,8 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod cli;
+pub mod config;
+pub mod http;
+pub mod index;
 pub mod pseudonym;
+pub mod store;

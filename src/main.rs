@@ -15,6 +15,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the index: the HTTPS API partners and coordinators use.
+    Serve(cli::serve::Args),
+    /// Mint a development token (uses a private key named in the configuration).
+    Token(cli::token::Args),
     /// Turn a partner's CSV or JSON Lines export into match-key sets (spec/pseudonymisation.md).
     Pseudonymise(cli::pseudonymise::Args),
     /// Manage pseudonymisation domain keys.
@@ -29,6 +33,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve(args) => cli::serve::run(args),
+        Command::Token(args) => cli::token::run(args),
         Command::Pseudonymise(args) => cli::pseudonymise::run(args),
         Command::Keys(cmd) => cli::keys::run(cmd),
         Command::Synth(args) => cli::synth::run(args),

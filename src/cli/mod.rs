@@ -7,7 +7,9 @@
 pub mod keys;
 pub mod pseudonymise;
 pub mod quality;
+pub mod serve;
 pub mod synth;
+pub mod token;
 
 use std::process::ExitCode;
 

@@ -14,6 +14,9 @@ use zeroize::Zeroizing;
 /// The value of the `format` field in spec version 1.
 pub const KEY_FILE_FORMAT: &str = "samenloop-domain-key/1";
 
+/// The `format` of the index key file (`K_index`, held by the index operator only).
+pub const INDEX_KEY_FILE_FORMAT: &str = "samenloop-index-key/1";
+
 /// Why a key file could not be used. Never contains key material.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
@@ -67,6 +70,28 @@ pub fn read_key_file(path: &Path) -> Result<DomainKey, KeyFileError> {
 
 /// Parses the text of a domain key file.
 pub fn parse_key_file(text: &str) -> Result<DomainKey, String> {
+    let (id, secret) = parse_secret_file(text, KEY_FILE_FORMAT)?;
+    Ok(DomainKey::new(id, *secret))
+}
+
+/// Reads a key file of the given `format` (domain or index key) and returns id and secret.
+pub fn read_secret_file(
+    path: &Path,
+    format: &str,
+) -> Result<(KeyId, Zeroizing<[u8; 32]>), KeyFileError> {
+    let p = path.display().to_string();
+    let text =
+        Zeroizing::new(
+            std::fs::read_to_string(path).map_err(|source| KeyFileError::Io {
+                path: p.clone(),
+                source,
+            })?,
+        );
+    parse_secret_file(&text, format).map_err(|detail| KeyFileError::Malformed { path: p, detail })
+}
+
+/// Parses a key file of the given `format`.
+pub fn parse_secret_file(text: &str, format: &str) -> Result<(KeyId, Zeroizing<[u8; 32]>), String> {
     // toml's error text can quote the offending line, which may hold the secret:
     // report only that the TOML is malformed.
     let raw: RawKeyFile = toml::from_str(text).map_err(|e| {
@@ -77,15 +102,15 @@ pub fn parse_key_file(text: &str) -> Result<DomainKey, String> {
             "not valid TOML with the fields format, key_id and secret".to_string()
         }
     })?;
-    if raw.format != KEY_FILE_FORMAT {
-        return Err(format!("format must be \"{KEY_FILE_FORMAT}\""));
+    if raw.format != format {
+        return Err(format!("format must be \"{format}\""));
     }
     let id = KeyId::parse(&raw.key_id).ok_or_else(|| {
         "key_id must be 1-64 of a-z, 0-9, '.', '_', '-' starting with a letter or digit".to_string()
     })?;
     let secret = decode_hex_32(raw.secret.trim())
         .ok_or_else(|| "secret must be exactly 64 hexadecimal digits (32 bytes)".to_string())?;
-    Ok(DomainKey::new(id, *secret))
+    Ok((id, secret))
 }
 
 fn decode_hex_32(s: &str) -> Option<Zeroizing<[u8; 32]>> {

@@ -1,0 +1,371 @@
+//! The server configuration: one TOML file, validated at start (see
+//! `keys-example/samenloop.dev.toml` for an annotated example).
+
+use crate::pseudonym::KeyId;
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Why the configuration cannot be used. Each message names the file and the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read configuration {path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not TOML of the expected shape.
+    #[error("configuration {path}: {message}")]
+    Parse {
+        /// The path.
+        path: String,
+        /// The parser's message (names the key and line).
+        message: String,
+    },
+    /// A setting has an invalid value.
+    #[error("configuration {path}: {setting}: {message}")]
+    Invalid {
+        /// The path.
+        path: String,
+        /// The setting, e.g. `networks[1].match_threshold`.
+        setting: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Listener, TLS and storage.
+    pub server: ServerConfig,
+    /// The pseudonymisation domain.
+    pub domain: DomainConfig,
+    /// Token verification.
+    pub auth: AuthConfig,
+    /// Request and rate limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// The networks served.
+    pub networks: Vec<NetworkConfig>,
+    /// The member organisations.
+    pub organisations: Vec<OrganisationConfig>,
+    /// Whether this configuration uses the published development keys.
+    #[serde(default)]
+    pub development: bool,
+    /// The directory the file was read from; relative paths are resolved against it.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on, e.g. `127.0.0.1:8443`.
+    pub listen: SocketAddr,
+    /// Directory of the sled database.
+    pub data_dir: PathBuf,
+    /// PEM certificate chain.
+    pub tls_cert: PathBuf,
+    /// PEM private key.
+    pub tls_key: PathBuf,
+    /// Worker threads (default: available parallelism).
+    #[serde(default)]
+    pub workers: Option<usize>,
+    /// sled page-cache size in MiB.
+    #[serde(default = "default_cache_mib")]
+    pub cache_mib: u64,
+}
+
+fn default_cache_mib() -> u64 {
+    256
+}
+
+/// `[domain]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainConfig {
+    /// Name of the pseudonymisation domain (region).
+    pub name: String,
+    /// Domain key ids whose key sets are accepted.
+    pub accepted_key_ids: Vec<String>,
+    /// File with the index key `K_index`.
+    pub index_key_file: PathBuf,
+    /// Address keys (`adr:…` wire form, computed with `samenloop pseudonymise`) of
+    /// institutional addresses (shelters, care homes, prisons) that never link a household.
+    #[serde(default)]
+    pub excluded_address_keys: Vec<String>,
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Required `iss` claim.
+    pub issuer: String,
+    /// Required `aud` claim.
+    pub audience: String,
+    /// Clock leeway for `exp` and `nbf`, seconds.
+    #[serde(default = "default_leeway")]
+    pub leeway_secs: u64,
+    /// Verification keys, selected by the token's `kid`.
+    pub keys: Vec<JwtKeyConfig>,
+}
+
+fn default_leeway() -> u64 {
+    30
+}
+
+/// One JWT verification key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtKeyConfig {
+    /// Key id (`kid` header).
+    pub kid: String,
+    /// Pinned algorithm: `ES256` or `EdDSA`.
+    pub algorithm: String,
+    /// PEM public key (SubjectPublicKeyInfo).
+    pub public_key: PathBuf,
+    /// PEM private key, only for `samenloop token` with development keys.
+    #[serde(default)]
+    pub private_key: Option<PathBuf>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+    /// Most signals in one batch.
+    pub max_batch: usize,
+    /// Sustained submissions per organisation per second.
+    pub partner_rate_per_sec: u32,
+    /// Burst of submissions per organisation.
+    pub partner_burst: u32,
+    /// Seconds a client may take to send its request head.
+    pub client_request_timeout_secs: u64,
+    /// Most signals one key may link before it is treated as too common to link.
+    pub max_postings_per_key: usize,
+    /// Most signals in one person entity or household.
+    pub max_component_signals: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 4 * 1024 * 1024,
+            max_batch: 1000,
+            partner_rate_per_sec: 500,
+            partner_burst: 5000,
+            client_request_timeout_secs: 10,
+            max_postings_per_key: 32,
+            max_component_signals: 64,
+        }
+    }
+}
+
+/// One `[[networks]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Stable id used in URLs and tokens.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// How partners reach the coordinator (function mailbox or phone; not a person's name).
+    pub coordinator_contact: String,
+    /// The fixed category list.
+    pub categories: Vec<String>,
+    /// Distinct organisations needed for a match.
+    #[serde(default = "default_threshold")]
+    pub match_threshold: usize,
+    /// Longest validity of a signal, days.
+    #[serde(default = "default_validity")]
+    pub max_validity_days: u32,
+}
+
+fn default_threshold() -> usize {
+    2
+}
+
+fn default_validity() -> u32 {
+    730
+}
+
+/// One `[[organisations]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganisationConfig {
+    /// Stable id, as in the `org` token claim.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Networks it may submit to.
+    pub networks: Vec<String>,
+}
+
+fn valid_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: p.clone(),
+            source,
+        })?;
+        let mut cfg: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: p.clone(),
+            message: e.to_string(),
+        })?;
+        cfg.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        cfg.validate(&p)?;
+        Ok(cfg)
+    }
+
+    /// Resolves a configured path against the configuration file's directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// The network with this id.
+    pub fn network(&self, id: &str) -> Option<&NetworkConfig> {
+        self.networks.iter().find(|n| n.id == id)
+    }
+
+    /// The organisation with this id.
+    pub fn organisation(&self, id: &str) -> Option<&OrganisationConfig> {
+        self.organisations.iter().find(|o| o.id == id)
+    }
+
+    fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        let bad = |setting: String, message: &str| ConfigError::Invalid {
+            path: path.to_string(),
+            setting,
+            message: message.to_string(),
+        };
+        if self.domain.accepted_key_ids.is_empty() {
+            return Err(bad(
+                "domain.accepted_key_ids".into(),
+                "at least one key id is required",
+            ));
+        }
+        for (i, k) in self.domain.accepted_key_ids.iter().enumerate() {
+            if KeyId::parse(k).is_none() {
+                return Err(bad(
+                    format!("domain.accepted_key_ids[{i}]"),
+                    "not a valid key id",
+                ));
+            }
+        }
+        if self.auth.keys.is_empty() {
+            return Err(bad(
+                "auth.keys".into(),
+                "at least one verification key is required",
+            ));
+        }
+        let mut kids = BTreeSet::new();
+        for (i, k) in self.auth.keys.iter().enumerate() {
+            if !matches!(k.algorithm.as_str(), "ES256" | "EdDSA") {
+                return Err(bad(
+                    format!("auth.keys[{i}].algorithm"),
+                    "must be ES256 or EdDSA (HMAC and none are refused)",
+                ));
+            }
+            if !kids.insert(&k.kid) || k.kid.is_empty() {
+                return Err(bad(
+                    format!("auth.keys[{i}].kid"),
+                    "must be non-empty and unique",
+                ));
+            }
+        }
+        if self.networks.is_empty() {
+            return Err(bad("networks".into(), "at least one network is required"));
+        }
+        let mut ids = BTreeSet::new();
+        for (i, n) in self.networks.iter().enumerate() {
+            if !valid_id(&n.id) || !ids.insert(n.id.as_str()) {
+                return Err(bad(
+                    format!("networks[{i}].id"),
+                    "must be unique, 1-64 of a-z, 0-9, '-', '_'",
+                ));
+            }
+            if n.match_threshold < 2 {
+                return Err(bad(
+                    format!("networks[{i}].match_threshold"),
+                    "must be at least 2",
+                ));
+            }
+            if !(1..=730).contains(&n.max_validity_days) {
+                return Err(bad(
+                    format!("networks[{i}].max_validity_days"),
+                    "must be 1 to 730 (24 months)",
+                ));
+            }
+            let mut cats = BTreeSet::new();
+            for (j, c) in n.categories.iter().enumerate() {
+                if !valid_id(c) || !cats.insert(c) {
+                    return Err(bad(
+                        format!("networks[{i}].categories[{j}]"),
+                        "must be unique, 1-64 of a-z, 0-9, '-', '_'",
+                    ));
+                }
+            }
+        }
+        let mut orgs = BTreeSet::new();
+        for (i, o) in self.organisations.iter().enumerate() {
+            if !valid_id(&o.id) || !orgs.insert(o.id.as_str()) {
+                return Err(bad(
+                    format!("organisations[{i}].id"),
+                    "must be unique, 1-64 of a-z, 0-9, '-', '_'",
+                ));
+            }
+            for (j, n) in o.networks.iter().enumerate() {
+                if self.network(n).is_none() {
+                    return Err(bad(
+                        format!("organisations[{i}].networks[{j}]"),
+                        "no such network",
+                    ));
+                }
+            }
+        }
+        let l = &self.limits;
+        if l.max_batch == 0
+            || l.max_body_bytes < 1024
+            || l.partner_rate_per_sec == 0
+            || l.max_postings_per_key < 2
+        {
+            return Err(bad(
+                "limits".into(),
+                "limits must be positive (max_body_bytes >= 1024, max_postings_per_key >= 2)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The development configuration shipped in `keys-example/`.
+pub fn development_config_path() -> PathBuf {
+    let local = PathBuf::from("keys-example/samenloop.dev.toml");
+    if local.exists() {
+        local
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("keys-example/samenloop.dev.toml")
+    }
+}

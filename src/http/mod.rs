@@ -1,0 +1,165 @@
+//! The HTTPS API: startup, authentication, errors and one file per resource.
+
+pub mod auth;
+pub mod error;
+pub mod metrics;
+pub mod routes;
+pub mod startup;
+
+use crate::config::Config;
+use crate::index::IndexKey;
+use crate::index::engine::Policy;
+use crate::pseudonym::Date;
+use crate::store::{Store, Writer};
+use actix_web::{FromRequest, HttpRequest, web};
+use auth::{Caller, Verifier};
+use error::ApiError;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// The clock of the server, unix seconds (replaceable in tests).
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+    })
+}
+
+/// Everything a request handler needs.
+pub struct AppState {
+    /// Configuration.
+    pub cfg: Arc<Config>,
+    /// Read access to the store.
+    pub store: Store,
+    /// Write access to the store.
+    pub writer: Writer,
+    /// Token verification.
+    pub verifier: Verifier,
+    /// `K_index`.
+    pub index_key: IndexKey,
+    /// Matching rules.
+    pub policy: Arc<Policy>,
+    /// Metrics.
+    pub metrics: Arc<metrics::Metrics>,
+    /// Per-organisation token buckets.
+    pub buckets: Mutex<HashMap<String, (f64, Instant)>>,
+    /// The clock.
+    pub clock: Clock,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Takes `n` tokens from the organisation's bucket, or says how long to wait.
+    pub fn rate_limit(&self, org: &str, n: u32) -> Result<(), ApiError> {
+        let rate = f64::from(self.cfg.limits.partner_rate_per_sec);
+        let burst = f64::from(self.cfg.limits.partner_burst);
+        let mut b = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let (tokens, last) = b.entry(org.to_string()).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(burst);
+        *last = now;
+        let need = f64::from(n);
+        if *tokens >= need {
+            *tokens -= need;
+            Ok(())
+        } else {
+            Err(ApiError::RateLimited(
+                ((need - *tokens) / rate).ceil().max(1.0) as u64,
+            ))
+        }
+    }
+
+    /// Now, unix seconds.
+    pub fn now(&self) -> i64 {
+        (self.clock)()
+    }
+}
+
+/// Shared state as actix app data.
+pub type State = web::Data<AppState>;
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let state = req.app_data::<State>().cloned();
+        let header = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .map(|h| h.as_bytes().to_vec());
+        Box::pin(async move {
+            let state = state.ok_or(ApiError::Internal)?;
+            let header = header.ok_or(ApiError::Unauthenticated)?;
+            let text = std::str::from_utf8(&header).map_err(|_| ApiError::InvalidToken)?;
+            let token = text
+                .strip_prefix("Bearer ")
+                .or_else(|| text.strip_prefix("bearer "))
+                .ok_or(ApiError::Unauthenticated)?
+                .trim();
+            let caller = state.verifier.verify(token)?;
+            if caller.role == auth::Role::Partner && state.cfg.organisation(&caller.org).is_none() {
+                return Err(ApiError::InvalidToken);
+            }
+            Ok(caller)
+        })
+    }
+}
+
+/// Reads a JSON request body of at most `limit` bytes and parses it.
+pub async fn read_json<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let ct = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    if let Some(len) = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > limit {
+            return Err(ApiError::PayloadTooLarge(limit));
+        }
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|_| ApiError::MalformedJson("the body could not be read".into()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| error::json_error(&e))
+}
+
+/// RFC 3339 UTC text of a unix time.
+pub fn rfc3339(secs: i64) -> String {
+    let d = Date::from_days_since_epoch(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    format!("{d}T{:02}:{:02}:{:02}Z", s / 3600, (s / 60) % 60, s % 60)
+}

@@ -1,0 +1,253 @@
+//! Coordinator read API: the matches of the coordinator's networks.
+//!
+//! A coordinator sees, of its own network's signals in a match, the organisation,
+//! contact point, category and dates; of other networks only their name and
+//! coordinator contact. Never a pseudonym, never a reference.
+
+use crate::http::auth::{Caller, Role};
+use crate::http::error::ApiError;
+use crate::http::{State, rfc3339};
+use crate::index::engine;
+use crate::index::model::{MatchKind, MatchRecord, MatchStatus};
+use crate::pseudonym::Date;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One signal in a match, as its network's coordinator sees it.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InvolvedSignal {
+    /// Organisation id.
+    pub organisation: String,
+    /// Organisation name.
+    pub organisation_name: String,
+    /// Contact point.
+    pub contact: crate::index::model::Contact,
+    /// Category.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Submitted.
+    pub submitted_at: String,
+    /// Valid until.
+    pub valid_until: String,
+}
+
+/// A network's part of a match.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NetworkPart {
+    /// Network id.
+    pub network: String,
+    /// Network name.
+    pub name: String,
+    /// Coordinator contact.
+    pub coordinator_contact: String,
+    /// The signals (only for the caller's own networks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signals: Option<Vec<InvolvedSignal>>,
+}
+
+/// A match as a coordinator sees it.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MatchView {
+    /// Opaque handle.
+    pub handle: String,
+    /// `person`, `household` or `family`.
+    pub kind: MatchKind,
+    /// Status.
+    pub status: MatchStatus,
+    /// Number of distinct organisations with an active signal in it.
+    pub organisations: usize,
+    /// Formed.
+    pub created_at: String,
+    /// Last changed.
+    pub updated_at: String,
+    /// The caller's networks first, then the others.
+    pub networks: Vec<NetworkPart>,
+}
+
+fn visible(m: &MatchRecord, caller: &Caller) -> bool {
+    m.networks.iter().any(|n| caller.in_network(n))
+}
+
+fn match_view(state: &State, m: &MatchRecord, caller: &Caller) -> Result<MatchView, ApiError> {
+    let now = state.now();
+    let signals = engine::match_signals(&state.store, m)?;
+    let mut parts: BTreeMap<String, Vec<InvolvedSignal>> = BTreeMap::new();
+    let mut orgs = std::collections::BTreeSet::new();
+    for s in signals.iter().filter(|s| s.is_active(now)) {
+        orgs.insert(s.org.clone());
+        let entry = parts.entry(s.network.clone()).or_default();
+        if caller.in_network(&s.network) {
+            entry.push(InvolvedSignal {
+                organisation: s.org.clone(),
+                organisation_name: state
+                    .cfg
+                    .organisation(&s.org)
+                    .map(|o| o.name.clone())
+                    .unwrap_or_default(),
+                contact: s.contact.clone(),
+                category: s.category.clone(),
+                submitted_at: rfc3339(s.submitted_at),
+                valid_until: rfc3339(s.valid_until),
+            });
+        }
+    }
+    let mut networks: Vec<NetworkPart> = parts
+        .into_iter()
+        .map(|(id, sigs)| {
+            let own = caller.in_network(&id);
+            let cfg = state.cfg.network(&id);
+            NetworkPart {
+                name: cfg.map(|n| n.name.clone()).unwrap_or_default(),
+                coordinator_contact: cfg
+                    .map(|n| n.coordinator_contact.clone())
+                    .unwrap_or_default(),
+                network: id,
+                signals: own.then_some(sigs),
+            }
+        })
+        .collect();
+    networks.sort_by_key(|p| (p.signals.is_none(), p.network.clone()));
+    Ok(MatchView {
+        handle: m.handle.clone(),
+        kind: m.kind,
+        status: m.status,
+        organisations: orgs.len(),
+        created_at: rfc3339(m.created_at),
+        updated_at: rfc3339(m.updated_at),
+        networks,
+    })
+}
+
+/// `GET /v1/matches/{handle}`
+pub async fn get(
+    state: State,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Coordinator])?;
+    if path.len() > 64 {
+        return Err(ApiError::NotFound);
+    }
+    let m = engine::match_by_handle(&state.store, &path)?.ok_or(ApiError::NotFound)?;
+    if !visible(&m, &caller) {
+        return Err(ApiError::NotFound);
+    }
+    Ok(HttpResponse::Ok().json(match_view(&state, &m, &caller)?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    since: Option<String>,
+    #[serde(default)]
+    until: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// A page of matches.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MatchPage {
+    /// Matches, newest first.
+    pub matches: Vec<MatchView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+fn day_start(s: &str, name: &str) -> Result<i64, ApiError> {
+    Date::parse_iso(s)
+        .map(|d| d.days_since_epoch() * 86_400)
+        .ok_or_else(|| ApiError::InvalidQuery(format!("{name} must be a date YYYY-MM-DD")))
+}
+
+/// `GET /v1/networks/{network}/matches`
+pub async fn list(
+    state: State,
+    caller: Caller,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Coordinator])?;
+    let network = path.into_inner();
+    if state.cfg.network(&network).is_none() || !caller.in_network(&network) {
+        return Err(ApiError::NotFound);
+    }
+    let q = web::Query::<ListQuery>::from_query(req.query_string())
+        .map_err(|e| ApiError::InvalidQuery(e.to_string()))?
+        .into_inner();
+    let status = match q.status.as_deref() {
+        None => None,
+        Some("open") => Some(MatchStatus::Open),
+        Some(_) => return Err(ApiError::InvalidQuery("status must be open".into())),
+    };
+    let since = q
+        .since
+        .as_deref()
+        .map(|s| day_start(s, "since"))
+        .transpose()?;
+    let until = q
+        .until
+        .as_deref()
+        .map(|s| day_start(s, "until"))
+        .transpose()?
+        .map(|t| t + 86_400);
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::InvalidQuery("limit must be 1 to 500".into()));
+    }
+    let prefix = engine::network_matches_prefix(&network);
+    let mut before = match &q.cursor {
+        Some(c) => {
+            let id: u64 = c
+                .strip_prefix("c")
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| ApiError::InvalidQuery("cursor is not valid".into()))?;
+            let mut k = prefix.clone();
+            k.extend_from_slice(&id.to_be_bytes());
+            Some(k)
+        }
+        None => None,
+    };
+    let mut out = Vec::new();
+    let mut next = None;
+    'pages: loop {
+        let rows = state
+            .store
+            .scan_prefix_rev(&prefix, before.as_deref(), 256)?;
+        if rows.is_empty() {
+            break;
+        }
+        for (k, _) in &rows {
+            before = Some(k.clone());
+            let id_bytes: [u8; 8] = k[k.len() - 8..]
+                .try_into()
+                .map_err(|_| ApiError::Internal)?;
+            let id = u64::from_be_bytes(id_bytes);
+            let Some(m) = engine::match_by_id(&state.store, id)? else {
+                continue;
+            };
+            if m.status == MatchStatus::Merged || status.is_some_and(|s| s != m.status) {
+                continue;
+            }
+            if since.is_some_and(|s| m.created_at < s) || until.is_some_and(|u| m.created_at >= u) {
+                continue;
+            }
+            if out.len() == limit {
+                next = Some(format!("c{}", u64::from_be_bytes(id_bytes) + 1));
+                break 'pages;
+            }
+            out.push(match_view(&state, &m, &caller)?);
+        }
+    }
+    Ok(HttpResponse::Ok().json(MatchPage {
+        matches: out,
+        next_cursor: next,
+    }))
+}

@@ -1,0 +1,516 @@
+//! `/v1/signals`: partners submit, read, renew and withdraw their own signals.
+//!
+//! The answer to a submission is the same whether or not the signal matched: the
+//! matching runs on the same path for every signal and its outcome is never returned.
+
+use crate::http::auth::{Caller, Role};
+use crate::http::error::{ApiError, Problem};
+use crate::http::{State, read_json, rfc3339};
+use crate::index::engine::{self, Effects, IdSource, NewSignal, SubmitOutcome};
+use crate::index::model::{Contact, SignalRecord, SignalState, WithdrawReason};
+use crate::pseudonym::SubjectKeys;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::Ordering;
+
+/// Body of one submission.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitBody {
+    /// Network id.
+    pub network: String,
+    /// The key set from `samenloop pseudonymise` (spec/pseudonymisation.md §7).
+    pub subject: serde_json::Value,
+    /// Category from the network's list.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// Contact point of the handling professional or team.
+    pub contact: Contact,
+    /// Days the signal stays active (capped at the network's maximum).
+    #[serde(default)]
+    pub valid_days: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchBody {
+    signals: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenewBody {
+    #[serde(default)]
+    valid_days: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WithdrawBody {
+    reason: WithdrawReason,
+}
+
+/// What a partner sees of its own signal.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SignalView {
+    /// Public id.
+    pub id: String,
+    /// The partner's reference.
+    pub reference: String,
+    /// Network.
+    pub network: String,
+    /// Category.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Contact point.
+    pub contact: Contact,
+    /// `active`, `expired` or `withdrawn`.
+    pub status: String,
+    /// Withdrawal reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withdraw_reason: Option<WithdrawReason>,
+    /// Submitted.
+    pub submitted_at: String,
+    /// Valid until.
+    pub valid_until: String,
+}
+
+fn view(rec: &SignalRecord, now: i64) -> SignalView {
+    let (status, withdraw_reason) = match &rec.state {
+        SignalState::Withdrawn { reason, .. } => ("withdrawn", Some(*reason)),
+        SignalState::Active if now >= rec.valid_until => ("expired", None),
+        SignalState::Active => ("active", None),
+    };
+    SignalView {
+        id: rec.public_id.clone(),
+        reference: rec.reference.clone(),
+        network: rec.network.clone(),
+        category: rec.category.clone(),
+        contact: rec.contact.clone(),
+        status: status.to_string(),
+        withdraw_reason,
+        submitted_at: rfc3339(rec.submitted_at),
+        valid_until: rfc3339(rec.valid_until),
+    }
+}
+
+/// Operating-system randomness for public ids.
+pub struct OsIds;
+
+impl IdSource for OsIds {
+    fn random16(&mut self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        // getrandom only fails when the OS has no entropy source at all; then ids
+        // stay unique through the counters they are paired with in the engine.
+        let _ = getrandom::fill(&mut b);
+        b
+    }
+}
+
+fn invalid(field: &str, detail: &str) -> ApiError {
+    ApiError::InvalidField {
+        field: field.to_string(),
+        detail: detail.to_string(),
+    }
+}
+
+fn check_contact(c: &Contact) -> Result<(), ApiError> {
+    let name = c.name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(invalid(
+            "/contact/name",
+            "1 to 100 characters, no control characters",
+        ));
+    }
+    if let Some(p) = &c.phone {
+        let digits = p.chars().filter(char::is_ascii_digit).count();
+        if !(6..=20).contains(&digits)
+            || p.len() > 30
+            || !p
+                .chars()
+                .all(|ch| ch.is_ascii_digit() || " +-()".contains(ch))
+        {
+            return Err(invalid(
+                "/contact/phone",
+                "a phone number: 6 to 20 digits, spaces, +, -, ( and )",
+            ));
+        }
+    }
+    if let Some(e) = &c.email {
+        let ok = e.len() <= 254
+            && !e.chars().any(|ch| ch.is_whitespace() || ch.is_control())
+            && e.split_once('@').is_some_and(|(l, d)| {
+                !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
+            });
+        if !ok {
+            return Err(invalid("/contact/email", "an e-mail address"));
+        }
+    }
+    Ok(())
+}
+
+/// Validates one submission into a [`NewSignal`].
+fn prepare(
+    state: &State,
+    caller: &Caller,
+    body: SubmitBody,
+    now: i64,
+) -> Result<NewSignal, ApiError> {
+    let cfg = &state.cfg;
+    let network = cfg.network(&body.network).ok_or(ApiError::NotFound)?;
+    let member = cfg
+        .organisation(&caller.org)
+        .is_some_and(|o| o.networks.iter().any(|n| n == &network.id));
+    if !member || !caller.in_network(&network.id) {
+        return Err(ApiError::NotFound);
+    }
+    let keys = SubjectKeys::from_value(body.subject)
+        .map_err(|e| ApiError::InvalidKeySet(e.to_string()))?;
+    if !cfg
+        .domain
+        .accepted_key_ids
+        .iter()
+        .any(|k| k == &keys.key_id)
+    {
+        return Err(ApiError::UnknownKeyId);
+    }
+    if let Some(c) = &body.category {
+        if !network.categories.iter().any(|x| x == c) {
+            return Err(ApiError::UnknownCategory);
+        }
+    }
+    check_contact(&body.contact)?;
+    let days = match body.valid_days {
+        Some(0) => return Err(invalid("/valid_days", "at least 1")),
+        Some(d) => d.min(network.max_validity_days),
+        None => network.max_validity_days,
+    };
+    let canonical = serde_json::json!({
+        "network": network.id,
+        "subject": serde_json::from_str::<serde_json::Value>(&keys.to_json()).unwrap_or_default(),
+        "category": body.category,
+        "contact": body.contact,
+        "valid_days": body.valid_days,
+    });
+    let content_hash = state
+        .index_key
+        .hash("samenloop/content", canonical.to_string().as_bytes());
+    let rekey = |ps: &[crate::pseudonym::Pseudonym]| {
+        ps.iter()
+            .map(|p| state.index_key.rekey(p))
+            .collect::<Vec<_>>()
+    };
+    Ok(NewSignal {
+        org: caller.org.clone(),
+        network: network.id.clone(),
+        reference: keys.reference.clone(),
+        category: body.category,
+        contact: body.contact,
+        key_id: keys.key_id.clone(),
+        valid_until: now + i64::from(days) * 86_400,
+        person: rekey(&keys.person),
+        household: rekey(&keys.household),
+        family: keys.family.iter().map(|f| rekey(f)).collect(),
+        content_hash,
+    })
+}
+
+fn record_effects(state: &State, fx: &Effects, created: u64) {
+    let m = &state.metrics;
+    m.signals_created.fetch_add(created, Ordering::Relaxed);
+    m.matches_formed
+        .fetch_add(fx.matches_formed, Ordering::Relaxed);
+    m.alerts_written.fetch_add(fx.alerts, Ordering::Relaxed);
+    m.saturated_keys
+        .fetch_add(fx.saturated_keys, Ordering::Relaxed);
+    m.refused_merges
+        .fetch_add(fx.refused_merges, Ordering::Relaxed);
+}
+
+/// Runs submissions on the writer and returns each outcome with the stored signal.
+async fn store_all(
+    state: &State,
+    items: Vec<NewSignal>,
+    now: i64,
+) -> Result<Vec<(SubmitOutcome, Option<SignalRecord>)>, ApiError> {
+    let policy = state.policy.clone();
+    let (results, fx) = state
+        .writer
+        .run(move |kv| {
+            let mut fx = Effects::default();
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                let outcome = engine::submit(kv, &policy, item, now, &mut OsIds, &mut fx)?;
+                let id = match &outcome {
+                    SubmitOutcome::Created { public_id, .. }
+                    | SubmitOutcome::Existing { public_id }
+                    | SubmitOutcome::Conflict { public_id } => public_id.clone(),
+                };
+                let rec = engine::signal_by_public_id(&*kv, &id)?;
+                out.push((outcome, rec));
+            }
+            Ok((out, fx))
+        })
+        .await?;
+    let created = results
+        .iter()
+        .filter(|(o, _)| matches!(o, SubmitOutcome::Created { .. }))
+        .count() as u64;
+    record_effects(state, &fx, created);
+    Ok(results)
+}
+
+fn answer(
+    outcome: &SubmitOutcome,
+    rec: Option<&SignalRecord>,
+    now: i64,
+) -> Result<(u16, SignalView), ApiError> {
+    let rec = rec.ok_or(ApiError::Internal)?;
+    match outcome {
+        SubmitOutcome::Created { .. } => Ok((201, view(rec, now))),
+        SubmitOutcome::Existing { .. } => Ok((200, view(rec, now))),
+        SubmitOutcome::Conflict { .. } => Err(ApiError::ReferenceConflict),
+    }
+}
+
+/// `POST /v1/signals`
+pub async fn submit(
+    state: State,
+    caller: Caller,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Partner])?;
+    let body: SubmitBody = read_json(&req, payload, state.cfg.limits.max_body_bytes).await?;
+    state.rate_limit(&caller.org, 1)?;
+    let now = state.now();
+    let item = prepare(&state, &caller, body, now)?;
+    let mut results = store_all(&state, vec![item], now).await?;
+    let (outcome, rec) = results.pop().ok_or(ApiError::Internal)?;
+    let (status, v) = answer(&outcome, rec.as_ref(), now)?;
+    let mut resp = if status == 201 {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(resp
+        .insert_header(("Location", format!("/v1/signals/{}", v.id)))
+        .json(v))
+}
+
+/// One item of a batch answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BatchItem {
+    /// Position in the request.
+    pub index: usize,
+    /// 201 created, 200 already stored, or the problem's status.
+    pub status: u16,
+    /// The signal, when stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<SignalView>,
+    /// The problem, when refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<Problem>,
+}
+
+/// The answer to a batch.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BatchAnswer {
+    /// Items stored (new or already stored).
+    pub accepted: usize,
+    /// Items refused.
+    pub rejected: usize,
+    /// Per item, in request order.
+    pub results: Vec<BatchItem>,
+}
+
+/// `POST /v1/signals/batch`: every good item is stored, bad ones are reported per item.
+pub async fn batch(
+    state: State,
+    caller: Caller,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Partner])?;
+    let body: BatchBody = read_json(&req, payload, state.cfg.limits.max_body_bytes).await?;
+    if body.signals.len() > state.cfg.limits.max_batch {
+        return Err(ApiError::BatchTooLarge(state.cfg.limits.max_batch));
+    }
+    if body.signals.is_empty() {
+        return Err(invalid("/signals", "at least one signal"));
+    }
+    state.rate_limit(&caller.org, body.signals.len() as u32)?;
+    let now = state.now();
+    let mut results: Vec<Option<BatchItem>> = Vec::with_capacity(body.signals.len());
+    let mut items = Vec::new();
+    let mut positions = Vec::new();
+    for (index, raw) in body.signals.into_iter().enumerate() {
+        let prepared = serde_json::from_value::<SubmitBody>(raw)
+            .map_err(|e| crate::http::error::json_error(&e))
+            .and_then(|b| prepare(&state, &caller, b, now));
+        match prepared {
+            Ok(item) => {
+                items.push(item);
+                positions.push(index);
+                results.push(None);
+            }
+            Err(e) => {
+                state.metrics.problem(e.code());
+                results.push(Some(BatchItem {
+                    index,
+                    status: e.status().as_u16(),
+                    signal: None,
+                    problem: Some(e.problem()),
+                }))
+            }
+        }
+    }
+    if !items.is_empty() {
+        let stored = store_all(&state, items, now).await?;
+        for (index, (outcome, rec)) in positions.into_iter().zip(stored) {
+            results[index] = Some(match answer(&outcome, rec.as_ref(), now) {
+                Ok((status, v)) => BatchItem {
+                    index,
+                    status,
+                    signal: Some(v),
+                    problem: None,
+                },
+                Err(e) => {
+                    state.metrics.problem(e.code());
+                    BatchItem {
+                        index,
+                        status: e.status().as_u16(),
+                        signal: None,
+                        problem: Some(e.problem()),
+                    }
+                }
+            });
+        }
+    }
+    let results: Vec<BatchItem> = results.into_iter().flatten().collect();
+    let accepted = results.iter().filter(|r| r.status < 300).count();
+    Ok(HttpResponse::Ok().json(BatchAnswer {
+        accepted,
+        rejected: results.len() - accepted,
+        results,
+    }))
+}
+
+fn own(state: &State, caller: &Caller, id: &str) -> Result<SignalRecord, ApiError> {
+    if id.len() > 64 {
+        return Err(ApiError::NotFound);
+    }
+    let rec = engine::signal_by_public_id(&state.store, id)?.ok_or(ApiError::NotFound)?;
+    if rec.org != caller.org || !caller.in_network(&rec.network) {
+        return Err(ApiError::NotFound);
+    }
+    Ok(rec)
+}
+
+/// `GET /v1/signals/{id}`
+pub async fn get(
+    state: State,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Partner])?;
+    let rec = own(&state, &caller, &path)?;
+    Ok(HttpResponse::Ok().json(view(&rec, state.now())))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LookupQuery {
+    network: String,
+    reference: String,
+}
+
+/// `GET /v1/signals?network=…&reference=…`: find an own signal by reference.
+pub async fn lookup(
+    state: State,
+    caller: Caller,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Partner])?;
+    let q = web::Query::<LookupQuery>::from_query(req.query_string())
+        .map_err(|e| ApiError::InvalidQuery(e.to_string()))?
+        .into_inner();
+    if q.reference.len() > 100 || !caller.in_network(&q.network) {
+        return Err(ApiError::NotFound);
+    }
+    let key = engine::reference_key(&caller.org, &q.network, &q.reference);
+    let id = crate::index::engine::KvRead::get(&state.store, &key)?.ok_or(ApiError::NotFound)?;
+    let id = u64::from_be_bytes(id.as_slice().try_into().map_err(|_| ApiError::Internal)?);
+    let rec = engine::signal_by_id(&state.store, id)?.ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(view(&rec, state.now())))
+}
+
+/// `POST /v1/signals/{id}/renew`
+pub async fn renew(
+    state: State,
+    caller: Caller,
+    path: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Partner])?;
+    let body: RenewBody = read_json(&req, payload, 4096).await?;
+    let rec = own(&state, &caller, &path)?;
+    let now = state.now();
+    if !rec.is_active(now) {
+        return Err(ApiError::SignalNotActive);
+    }
+    let max = state
+        .cfg
+        .network(&rec.network)
+        .map(|n| n.max_validity_days)
+        .unwrap_or(1);
+    let days = match body.valid_days {
+        Some(0) => return Err(invalid("/valid_days", "at least 1")),
+        Some(d) => d.min(max),
+        None => max,
+    };
+    let until = now + i64::from(days) * 86_400;
+    let id = rec.public_id.clone();
+    let updated = state
+        .writer
+        .run(move |kv| {
+            let current = engine::signal_by_public_id(&*kv, &id)?;
+            match current {
+                Some(c) if c.is_active(now) => engine::renew(kv, &c, until, now).map(Some),
+                _ => Ok(None),
+            }
+        })
+        .await?
+        .ok_or(ApiError::SignalNotActive)?;
+    Ok(HttpResponse::Ok().json(view(&updated, now)))
+}
+
+/// `POST /v1/signals/{id}/withdraw`
+pub async fn withdraw(
+    state: State,
+    caller: Caller,
+    path: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Partner])?;
+    let body: WithdrawBody = read_json(&req, payload, 4096).await?;
+    let rec = own(&state, &caller, &path)?;
+    let now = state.now();
+    let id = rec.public_id.clone();
+    let updated = state
+        .writer
+        .run(move |kv| {
+            let current = engine::signal_by_public_id(&*kv, &id)?;
+            match current {
+                Some(c) if c.state == SignalState::Active => {
+                    engine::withdraw(kv, &c, body.reason, now).map(Some)
+                }
+                _ => Ok(None),
+            }
+        })
+        .await?
+        .ok_or(ApiError::SignalNotActive)?;
+    Ok(HttpResponse::Ok().json(view(&updated, now)))
+}

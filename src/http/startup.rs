@@ -1,0 +1,259 @@
+//! Building and running the HTTPS server.
+
+use super::auth::Verifier;
+use super::error::ApiError;
+use super::metrics::Metrics;
+use super::routes::{health, matches, signals};
+use super::{AppState, Clock, State, system_clock};
+use crate::config::Config;
+use crate::index::IndexKey;
+use crate::index::engine::Policy;
+use crate::pseudonym::Pseudonym;
+use crate::pseudonym::keyfile::read_secret_file;
+use crate::store::{Store, Writer};
+use actix_web::dev::{Server, ServerHandle, Service};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A configured file could not be used.
+    #[error("{0}")]
+    Setup(String),
+    /// The store could not be opened.
+    #[error("cannot open the database: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: String,
+        /// OS error.
+        source: std::io::Error,
+    },
+}
+
+/// A built, not yet running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: State,
+    writer_thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+fn tls_config(cfg: &Config) -> Result<rustls::ServerConfig, StartError> {
+    let cert_path = cfg.resolve(&cfg.server.tls_cert);
+    let key_path = cfg.resolve(&cfg.server.tls_key);
+    let cert_pem = std::fs::read(&cert_path)
+        .map_err(|e| StartError::Setup(format!("server.tls_cert {}: {e}", cert_path.display())))?;
+    let key_pem = std::fs::read(&key_path)
+        .map_err(|e| StartError::Setup(format!("server.tls_key {}: {e}", key_path.display())))?;
+    let certs: Vec<_> = rustls_pemfile::certs(&mut cert_pem.as_slice())
+        .collect::<Result<_, _>>()
+        .map_err(|e| StartError::Setup(format!("server.tls_cert {}: {e}", cert_path.display())))?;
+    if certs.is_empty() {
+        return Err(StartError::Setup(format!(
+            "server.tls_cert {}: no certificate in the file",
+            cert_path.display()
+        )));
+    }
+    let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        .map_err(|e| StartError::Setup(format!("server.tls_key {}: {e}", key_path.display())))?
+        .ok_or_else(|| {
+            StartError::Setup(format!(
+                "server.tls_key {}: no private key in the file",
+                key_path.display()
+            ))
+        })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| StartError::Setup(format!("TLS: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| StartError::Setup(format!("TLS certificate and key do not fit: {e}")))
+}
+
+/// Loads `K_index` from the configured key file.
+pub fn load_index_key(cfg: &Config) -> Result<IndexKey, StartError> {
+    let path = cfg.resolve(&cfg.domain.index_key_file);
+    let (id, secret) = read_secret_file(&path, crate::pseudonym::keyfile::INDEX_KEY_FILE_FORMAT)
+        .map_err(|e| StartError::Setup(format!("domain.index_key_file: {e}")))?;
+    Ok(IndexKey::new(id.to_string(), *secret))
+}
+
+fn policy(cfg: &Config, index_key: &IndexKey) -> Result<Policy, StartError> {
+    let mut excluded = std::collections::HashSet::new();
+    for (i, k) in cfg.domain.excluded_address_keys.iter().enumerate() {
+        let p = Pseudonym::from_wire(k)
+            .filter(|p| p.kind == crate::pseudonym::KeyKind::Address)
+            .ok_or_else(|| {
+                StartError::Setup(format!(
+                    "domain.excluded_address_keys[{i}]: not an adr: key"
+                ))
+            })?;
+        excluded.insert(index_key.rekey(&p).p2);
+    }
+    Ok(Policy {
+        thresholds: cfg
+            .networks
+            .iter()
+            .map(|n| (n.id.clone(), n.match_threshold))
+            .collect(),
+        max_postings_per_key: cfg.limits.max_postings_per_key,
+        max_component_signals: cfg.limits.max_component_signals,
+        excluded_addresses: excluded,
+    })
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+impl Application {
+    /// Opens the store, loads the keys and binds the listener (port 0 picks a free port).
+    pub fn build(cfg: Config) -> Result<Application, StartError> {
+        Self::build_with_clock(cfg, system_clock())
+    }
+
+    /// As [`Application::build`], with a given clock.
+    pub fn build_with_clock(cfg: Config, clock: Clock) -> Result<Application, StartError> {
+        let tls = tls_config(&cfg)?;
+        let verifier = Verifier::from_config(&cfg).map_err(StartError::Setup)?;
+        let index_key = load_index_key(&cfg)?;
+        let policy = Arc::new(policy(&cfg, &index_key)?);
+        let data_dir = cfg.resolve(&cfg.server.data_dir);
+        std::fs::create_dir_all(&data_dir).map_err(|e| {
+            StartError::Setup(format!("server.data_dir {}: {e}", data_dir.display()))
+        })?;
+        let store = Store::open(&data_dir, cfg.server.cache_mib)?;
+        let (writer, writer_thread) = Writer::start(store.clone())?;
+        let addr = cfg.server.listen.to_string();
+        let listener = TcpListener::bind(cfg.server.listen).map_err(|source| StartError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?
+            .port();
+        let workers = cfg.server.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        });
+        let timeout = std::time::Duration::from_secs(cfg.limits.client_request_timeout_secs);
+        let state = web::Data::new(AppState {
+            cfg: Arc::new(cfg),
+            store,
+            writer,
+            verifier,
+            index_key,
+            policy,
+            metrics: Arc::new(Metrics::default()),
+            buckets: Mutex::new(Default::default()),
+            clock,
+        });
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            let metrics = app_state.metrics.clone();
+            App::new()
+                .app_data(app_state.clone())
+                .wrap_fn(move |req, srv| {
+                    let started = Instant::now();
+                    let route = req
+                        .match_pattern()
+                        .unwrap_or_else(|| "unmatched".to_string());
+                    let method = req.method().to_string();
+                    let metrics = metrics.clone();
+                    let fut = srv.call(req);
+                    async move {
+                        let res = fut.await?;
+                        let status = res.status().as_u16();
+                        if let Some(e) = res.response().error() {
+                            if let Some(api) = e.as_error::<ApiError>() {
+                                metrics.problem(api.code());
+                            }
+                        }
+                        metrics.request(&route, &method, status, started.elapsed().as_secs_f64());
+                        Ok(res)
+                    }
+                })
+                .route("/healthz", web::get().to(health::healthz))
+                .route("/readyz", web::get().to(health::readyz))
+                .route("/metrics", web::get().to(health::metrics))
+                .route("/v1/signals", web::post().to(signals::submit))
+                .route("/v1/signals", web::get().to(signals::lookup))
+                .route("/v1/signals/batch", web::post().to(signals::batch))
+                .route("/v1/signals/{id}", web::get().to(signals::get))
+                .route("/v1/signals/{id}/renew", web::post().to(signals::renew))
+                .route(
+                    "/v1/signals/{id}/withdraw",
+                    web::post().to(signals::withdraw),
+                )
+                .route(
+                    "/v1/networks/{network}/matches",
+                    web::get().to(matches::list),
+                )
+                .route("/v1/matches/{handle}", web::get().to(matches::get))
+                .default_service(web::to(not_found))
+        })
+        .workers(workers)
+        .client_request_timeout(timeout)
+        .client_disconnect_timeout(std::time::Duration::from_secs(5))
+        .keep_alive(std::time::Duration::from_secs(30))
+        .shutdown_timeout(30)
+        .listen_rustls_0_23(listener, tls)
+        .map_err(|source| StartError::Bind {
+            addr: "listener".into(),
+            source,
+        })?
+        .run();
+        Ok(Application {
+            port,
+            server,
+            state,
+            writer_thread: Some(writer_thread),
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server gracefully.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Runs until stopped (SIGINT/SIGTERM or [`ServerHandle::stop`]), then flushes the store
+    /// and waits (up to 10 s) for the writer thread to finish its queue.
+    pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
+        let result = self.server.await;
+        let _ = self.state.store.flush();
+        let thread = self.writer_thread.take();
+        drop(self.state);
+        if let Some(t) = thread {
+            let deadline = Instant::now() + std::time::Duration::from_secs(10);
+            while !t.is_finished() && Instant::now() < deadline {
+                actix_web::rt::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            }
+        }
+        result
+    }
+}

@@ -1,0 +1,1026 @@
+//! Incremental matching (design.md "Matching"): pure logic over a key-value view.
+//!
+//! Every change one request makes is collected by the caller's [`Kv`] and written
+//! in one atomic batch; the engine itself does no I/O and takes the clock and the
+//! id source as parameters.
+//!
+//! Layout of the keys (one ordered keyspace):
+//!
+//! | prefix | key | value |
+//! |---|---|---|
+//! | `c` | counter name | u64 BE |
+//! | `s` | signal id | [`SignalRecord`] JSON |
+//! | `i` | public signal id | signal id |
+//! | `r` | org 0 network 0 reference | signal id |
+//! | `k` | P2 (32 bytes) | posting list |
+//! | `e` | entity id | [`EntityRecord`] JSON |
+//! | `h` | household id | [`HouseholdRecord`] JSON |
+//! | `m` | match id | [`MatchRecord`] JSON |
+//! | `j` | match handle | match id |
+//! | `M` | kind byte, scope id | match id |
+//! | `n` | network 0 match id | empty (per-network match list) |
+//! | `o` | outbox sequence | [`Alert`] JSON |
+
+use super::model::*;
+use crate::pseudonym::{KeyKind, Strength};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// A failure of the underlying store or a corrupt record.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(String),
+    /// A record could not be decoded.
+    #[error("corrupt record under prefix {0}")]
+    Corrupt(char),
+}
+
+/// Read access to the store.
+pub trait KvRead {
+    /// Reads a value.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError>;
+}
+
+/// The view of the store the engine writes through: reads see the request's own writes.
+pub trait Kv: KvRead {
+    /// Writes a value.
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>);
+    /// Removes a value.
+    fn remove(&mut self, key: Vec<u8>);
+}
+
+/// Source of unguessable public ids.
+pub trait IdSource {
+    /// 16 random bytes.
+    fn random16(&mut self) -> [u8; 16];
+}
+
+/// The matching rules in force.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Match threshold per network.
+    pub thresholds: HashMap<String, usize>,
+    /// Posting lists at this length no longer link (too common a key).
+    pub max_postings_per_key: usize,
+    /// Most signals in one entity or household.
+    pub max_component_signals: usize,
+    /// P2 of excluded (institutional) addresses.
+    pub excluded_addresses: HashSet<[u8; 32]>,
+}
+
+/// A signal to store.
+#[derive(Debug, Clone)]
+pub struct NewSignal {
+    /// Submitting organisation.
+    pub org: String,
+    /// Network.
+    pub network: String,
+    /// Partner reference.
+    pub reference: String,
+    /// Category.
+    pub category: Option<String>,
+    /// Contact point.
+    pub contact: Contact,
+    /// Domain key id.
+    pub key_id: String,
+    /// Validity end (unix seconds).
+    pub valid_until: i64,
+    /// Person keys.
+    pub person: Vec<StoredKey>,
+    /// Household keys.
+    pub household: Vec<StoredKey>,
+    /// Family keys.
+    pub family: Vec<Vec<StoredKey>>,
+    /// Hash of the submitted content.
+    pub content_hash: [u8; 32],
+}
+
+/// What a submission did. The HTTP answer is the same for every variant but
+/// `Conflict`: a partner never learns whether its signal matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmitOutcome {
+    /// Stored as a new signal.
+    Created {
+        /// Public id.
+        public_id: String,
+        /// Alerts written (for metrics only; never shown to the partner).
+        alerts: usize,
+    },
+    /// The same reference with the same content was stored before.
+    Existing {
+        /// Public id.
+        public_id: String,
+    },
+    /// The reference is in use with different content.
+    Conflict {
+        /// Public id of the existing signal.
+        public_id: String,
+    },
+}
+
+/// Counters the engine reports (for /metrics).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// Keys whose posting list was full, so they did not link.
+    pub saturated_keys: u64,
+    /// Merges refused by the component-size guard.
+    pub refused_merges: u64,
+    /// Matches formed.
+    pub matches_formed: u64,
+    /// Alerts written.
+    pub alerts: u64,
+}
+
+fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len() + 1).sum::<usize>());
+    k.push(prefix);
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            k.push(0);
+        }
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+/// Key of a signal record.
+pub fn signal_key(id: SignalId) -> Vec<u8> {
+    key(b's', &[&id.to_be_bytes()])
+}
+/// Key of the public-id index.
+pub fn public_key(public: &str) -> Vec<u8> {
+    key(b'i', &[public.as_bytes()])
+}
+/// Key of the reference index.
+pub fn reference_key(org: &str, network: &str, reference: &str) -> Vec<u8> {
+    key(
+        b'r',
+        &[org.as_bytes(), network.as_bytes(), reference.as_bytes()],
+    )
+}
+fn postings_key(p2: &[u8; 32]) -> Vec<u8> {
+    key(b'k', &[p2])
+}
+fn entity_key(id: u64) -> Vec<u8> {
+    key(b'e', &[&id.to_be_bytes()])
+}
+fn household_key(id: u64) -> Vec<u8> {
+    key(b'h', &[&id.to_be_bytes()])
+}
+/// Key of a match record.
+pub fn match_key(id: u64) -> Vec<u8> {
+    key(b'm', &[&id.to_be_bytes()])
+}
+/// Key of the match-handle index.
+pub fn handle_key(handle: &str) -> Vec<u8> {
+    key(b'j', &[handle.as_bytes()])
+}
+fn scope_key(kind: MatchKind, scope: u64) -> Vec<u8> {
+    let k = match kind {
+        MatchKind::Person => b'p',
+        MatchKind::Household | MatchKind::Family => b'h',
+    };
+    key(b'M', &[&[k], &scope.to_be_bytes()])
+}
+/// Prefix of a network's match list; entries end in the match id (u64 BE).
+pub fn network_matches_prefix(network: &str) -> Vec<u8> {
+    let mut k = key(b'n', &[network.as_bytes()]);
+    k.push(0);
+    k
+}
+/// Key of an outbox entry.
+pub fn outbox_key(seq: u64) -> Vec<u8> {
+    key(b'o', &[&seq.to_be_bytes()])
+}
+
+fn get_json<T: serde::de::DeserializeOwned>(
+    kv: &dyn KvRead,
+    k: &[u8],
+) -> Result<Option<T>, EngineError> {
+    match kv.get(k)? {
+        None => Ok(None),
+        Some(v) => serde_json::from_slice(&v)
+            .map(Some)
+            .map_err(|_| EngineError::Corrupt(k[0] as char)),
+    }
+}
+
+fn put_json<T: serde::Serialize>(kv: &mut dyn Kv, k: Vec<u8>, v: &T) {
+    // Serialising our own plain records cannot fail.
+    kv.put(k, serde_json::to_vec(v).unwrap_or_default());
+}
+
+fn get_u64(kv: &dyn KvRead, k: &[u8]) -> Result<Option<u64>, EngineError> {
+    match kv.get(k)? {
+        None => Ok(None),
+        Some(v) => {
+            let arr: [u8; 8] = v
+                .as_slice()
+                .try_into()
+                .map_err(|_| EngineError::Corrupt(k[0] as char))?;
+            Ok(Some(u64::from_be_bytes(arr)))
+        }
+    }
+}
+
+fn next_id(kv: &mut dyn Kv, name: &str) -> Result<u64, EngineError> {
+    let k = key(b'c', &[name.as_bytes()]);
+    let next = get_u64(kv, &k)?.unwrap_or(0) + 1;
+    kv.put(k, next.to_be_bytes().to_vec());
+    Ok(next)
+}
+
+fn public_id(ids: &mut dyn IdSource, prefix: &str) -> String {
+    let mut s = String::with_capacity(prefix.len() + 32);
+    s.push_str(prefix);
+    for b in ids.random16() {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// Loads a signal by public id.
+pub fn signal_by_public_id(
+    kv: &dyn KvRead,
+    public: &str,
+) -> Result<Option<SignalRecord>, EngineError> {
+    match get_u64(kv, &public_key(public))? {
+        None => Ok(None),
+        Some(id) => get_json(kv, &signal_key(id)),
+    }
+}
+
+/// Loads a match by handle.
+pub fn match_by_handle(kv: &dyn KvRead, handle: &str) -> Result<Option<MatchRecord>, EngineError> {
+    match get_u64(kv, &handle_key(handle))? {
+        None => Ok(None),
+        Some(id) => get_json(kv, &match_key(id)),
+    }
+}
+
+/// Loads a match by id.
+pub fn match_by_id(kv: &dyn KvRead, id: u64) -> Result<Option<MatchRecord>, EngineError> {
+    get_json(kv, &match_key(id))
+}
+
+/// Loads a signal by id.
+pub fn signal_by_id(kv: &dyn KvRead, id: SignalId) -> Result<Option<SignalRecord>, EngineError> {
+    get_json(kv, &signal_key(id))
+}
+
+/// The signals of a match (members of its entity or household), with their records.
+pub fn match_signals(kv: &dyn KvRead, m: &MatchRecord) -> Result<Vec<SignalRecord>, EngineError> {
+    let entities = match m.kind {
+        MatchKind::Person => vec![m.scope],
+        _ => get_json::<HouseholdRecord>(kv, &household_key(m.scope))?
+            .map(|h| h.entities)
+            .unwrap_or_default(),
+    };
+    let mut out = Vec::new();
+    for e in entities {
+        if let Some(ent) = get_json::<EntityRecord>(kv, &entity_key(e))? {
+            for member in ent.members {
+                if let Some(s) = get_json::<SignalRecord>(kv, &signal_key(member.signal))? {
+                    out.push(s);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Shared-key evidence between the new signal and one stored signal.
+#[derive(Default, Clone, Copy)]
+struct Evidence {
+    kinds: u32,
+    strong: bool,
+    weak: bool,
+}
+
+impl Evidence {
+    fn add(&mut self, kind: u8) {
+        self.kinds |= 1 << kind;
+        match KeyKind::ALL.get(usize::from(kind)).map(|k| k.strength()) {
+            Some(Strength::Alone) => self.strong = true,
+            Some(Strength::WithAnother) => self.weak = true,
+            _ => {}
+        }
+    }
+    /// The link rule of spec/pseudonymisation.md §5.2.
+    fn links(&self) -> bool {
+        self.strong || (self.weak && self.kinds.count_ones() >= 2)
+    }
+}
+
+const ADDRESS_KIND: u8 = KeyKind::Address as u8;
+
+/// Stores a new signal and updates entities, households, matches and the outbox.
+pub fn submit(
+    kv: &mut dyn Kv,
+    policy: &Policy,
+    new: NewSignal,
+    now: i64,
+    ids: &mut dyn IdSource,
+    fx: &mut Effects,
+) -> Result<SubmitOutcome, EngineError> {
+    let rk = reference_key(&new.org, &new.network, &new.reference);
+    if let Some(existing) = get_u64(kv, &rk)? {
+        let rec: SignalRecord =
+            get_json(kv, &signal_key(existing))?.ok_or(EngineError::Corrupt('r'))?;
+        return Ok(if rec.content_hash == new.content_hash {
+            SubmitOutcome::Existing {
+                public_id: rec.public_id,
+            }
+        } else {
+            SubmitOutcome::Conflict {
+                public_id: rec.public_id,
+            }
+        });
+    }
+    let sid = next_id(kv, "signal")?;
+    let public = public_id(ids, "sig_");
+    let until_min = u32::try_from(new.valid_until.div_euclid(60)).unwrap_or(u32::MAX);
+
+    // 1. Look up every key once; collect evidence per stored signal.
+    let mut person_ev: HashMap<SignalId, Evidence> = HashMap::new();
+    let mut address_shared: BTreeSet<SignalId> = BTreeSet::new();
+    let mut family_links: BTreeSet<SignalId> = BTreeSet::new();
+    let mut writes: Vec<([u8; 32], Posting)> = Vec::new();
+    let lookup = |kv: &dyn KvRead,
+                  p2: &[u8; 32],
+                  fx: &mut Effects|
+     -> Result<Option<Vec<Posting>>, EngineError> {
+        let list = kv
+            .get(&postings_key(p2))?
+            .map(|v| Posting::decode_list(&v))
+            .unwrap_or_default();
+        let live: Vec<Posting> = list.into_iter().filter(|p| p.valid_at(now)).collect();
+        if live.len() >= policy.max_postings_per_key {
+            fx.saturated_keys += 1;
+            return Ok(None);
+        }
+        Ok(Some(live))
+    };
+    for k in &new.person {
+        if let Some(list) = lookup(kv, &k.p2, fx)? {
+            for p in &list {
+                match p.role {
+                    Role::Person if p.kind == k.kind => {
+                        person_ev.entry(p.signal).or_default().add(k.kind)
+                    }
+                    Role::Family => {
+                        family_links.insert(p.signal);
+                    }
+                    _ => {}
+                }
+            }
+            writes.push((
+                k.p2,
+                Posting {
+                    signal: sid,
+                    kind: k.kind,
+                    role: Role::Person,
+                    until_min,
+                },
+            ));
+        }
+    }
+    for k in &new.household {
+        if policy.excluded_addresses.contains(&k.p2) {
+            continue;
+        }
+        if let Some(list) = lookup(kv, &k.p2, fx)? {
+            for p in list.iter().filter(|p| p.role == Role::Household) {
+                address_shared.insert(p.signal);
+            }
+            writes.push((
+                k.p2,
+                Posting {
+                    signal: sid,
+                    kind: k.kind,
+                    role: Role::Household,
+                    until_min,
+                },
+            ));
+        }
+    }
+    for parent in &new.family {
+        let mut parent_ev: HashMap<SignalId, Evidence> = HashMap::new();
+        for k in parent {
+            if let Some(list) = lookup(kv, &k.p2, fx)? {
+                for p in list
+                    .iter()
+                    .filter(|p| p.kind == k.kind && p.role != Role::Household)
+                {
+                    parent_ev.entry(p.signal).or_default().add(k.kind);
+                }
+                writes.push((
+                    k.p2,
+                    Posting {
+                        signal: sid,
+                        kind: k.kind,
+                        role: Role::Family,
+                        until_min,
+                    },
+                ));
+            }
+        }
+        family_links.extend(
+            parent_ev
+                .into_iter()
+                .filter(|(_, e)| e.links())
+                .map(|(s, _)| s),
+        );
+    }
+    // A weak shared person key plus a shared address is a link (§5.2).
+    for s in &address_shared {
+        if let Some(e) = person_ev.get_mut(s) {
+            e.add(ADDRESS_KIND);
+        }
+    }
+    let person_links: BTreeSet<SignalId> = person_ev
+        .iter()
+        .filter(|(_, e)| e.links())
+        .map(|(s, _)| *s)
+        .collect();
+
+    // 2. Entities: join every entity the new signal links to (within the size guard).
+    let mut entity_ids: BTreeSet<u64> = BTreeSet::new();
+    for s in &person_links {
+        if let Some(rec) = get_json::<SignalRecord>(kv, &signal_key(*s))? {
+            entity_ids.insert(rec.entity);
+        }
+    }
+    let mut entities: Vec<(u64, EntityRecord)> = Vec::new();
+    for id in &entity_ids {
+        if let Some(e) = get_json::<EntityRecord>(kv, &entity_key(*id))? {
+            entities.push((*id, e));
+        }
+    }
+    entities.sort_by_key(|(id, e)| (std::cmp::Reverse(e.members.len()), *id));
+    let me = Member {
+        signal: sid,
+        org: new.org.clone(),
+        network: new.network.clone(),
+        valid_until: new.valid_until,
+        active: true,
+    };
+    let (eid, mut entity, absorbed) = if let Some((first_id, first)) = entities.first().cloned() {
+        let mut merged = first;
+        let mut absorbed = Vec::new();
+        for (id, other) in entities.iter().skip(1) {
+            if merged.members.len() + other.members.len() + 1 > policy.max_component_signals {
+                fx.refused_merges += 1;
+                continue;
+            }
+            merged.members.extend(other.members.iter().cloned());
+            absorbed.push((*id, other.clone()));
+        }
+        (first_id, merged, absorbed)
+    } else {
+        let id = next_id(kv, "entity")?;
+        let hid = next_id(kv, "household")?;
+        put_json(
+            kv,
+            household_key(hid),
+            &HouseholdRecord {
+                entities: vec![id],
+                family: false,
+            },
+        );
+        (
+            id,
+            EntityRecord {
+                members: Vec::new(),
+                household: hid,
+            },
+            Vec::new(),
+        )
+    };
+    if entity.members.len() + 1 > policy.max_component_signals && !entities.is_empty() {
+        // The entity is full: the signal starts an entity of its own instead.
+        fx.refused_merges += 1;
+        return submit_isolated(kv, policy, new, sid, public, writes, now, ids, fx);
+    }
+    entity.members.push(me);
+    for (id, other) in &absorbed {
+        kv.remove(entity_key(*id));
+        for m in &other.members {
+            set_entity(kv, m.signal, eid)?;
+        }
+    }
+
+    // 3. Households: the entity's own, the absorbed entities', and every linked one.
+    let mut household_ids: BTreeSet<u64> = BTreeSet::new();
+    household_ids.insert(entity.household);
+    for (_, other) in &absorbed {
+        household_ids.insert(other.household);
+    }
+    let mut is_family = !family_links.is_empty();
+    for s in address_shared.iter().chain(family_links.iter()) {
+        if let Some(rec) = get_json::<SignalRecord>(kv, &signal_key(*s))? {
+            if let Some(e) = get_json::<EntityRecord>(kv, &entity_key(rec.entity))? {
+                household_ids.insert(e.household);
+            }
+        }
+    }
+    let mut households: Vec<(u64, HouseholdRecord)> = Vec::new();
+    for id in &household_ids {
+        if let Some(h) = get_json::<HouseholdRecord>(kv, &household_key(*id))? {
+            households.push((*id, h));
+        }
+    }
+    households.sort_by_key(|(id, h)| (std::cmp::Reverse(h.entities.len()), *id));
+    let (hid, mut household) = households.first().cloned().unwrap_or((
+        entity.household,
+        HouseholdRecord {
+            entities: vec![eid],
+            family: false,
+        },
+    ));
+    let mut absorbed_households = Vec::new();
+    let mut size = household_size(kv, &household, eid, &entity)?;
+    for (id, other) in households.iter().skip(1) {
+        let other_size = household_size(kv, other, eid, &entity)?;
+        if size + other_size > policy.max_component_signals {
+            fx.refused_merges += 1;
+            continue;
+        }
+        size += other_size;
+        for e in &other.entities {
+            if !household.entities.contains(e) {
+                household.entities.push(*e);
+            }
+        }
+        is_family |= other.family;
+        absorbed_households.push(*id);
+    }
+    household
+        .entities
+        .retain(|e| *e == eid || !absorbed.iter().any(|(a, _)| a == e));
+    if !household.entities.contains(&eid) {
+        household.entities.push(eid);
+    }
+    household.family |= is_family;
+    for id in &absorbed_households {
+        kv.remove(household_key(*id));
+        let others: Vec<u64> = household.entities.clone();
+        for e in others {
+            if e == eid {
+                continue;
+            }
+            if let Some(mut er) = get_json::<EntityRecord>(kv, &entity_key(e))? {
+                if er.household != hid {
+                    er.household = hid;
+                    put_json(kv, entity_key(e), &er);
+                }
+            }
+        }
+    }
+    entity.household = hid;
+
+    // 4. Write the signal, its postings, the entity and the household.
+    for (p2, posting) in writes {
+        let pk = postings_key(&p2);
+        let mut list: Vec<Posting> = kv
+            .get(&pk)?
+            .map(|v| Posting::decode_list(&v))
+            .unwrap_or_default();
+        list.retain(|p| p.valid_at(now));
+        list.push(posting);
+        kv.put(pk, Posting::encode_list(&list));
+    }
+    let record = SignalRecord {
+        id: sid,
+        public_id: public.clone(),
+        org: new.org,
+        network: new.network,
+        reference: new.reference,
+        category: new.category,
+        contact: new.contact,
+        key_id: new.key_id,
+        submitted_at: now,
+        renewed_at: None,
+        valid_until: new.valid_until,
+        state: SignalState::Active,
+        entity: eid,
+        content_hash: new.content_hash,
+        person: new.person,
+        household: new.household,
+        family: new.family,
+    };
+    put_json(kv, signal_key(sid), &record);
+    kv.put(public_key(&public), sid.to_be_bytes().to_vec());
+    kv.put(rk, sid.to_be_bytes().to_vec());
+    put_json(kv, entity_key(eid), &entity);
+    put_json(kv, household_key(hid), &household);
+
+    // 5. Matches: merge those of absorbed scopes, then evaluate person and household.
+    for (id, _) in &absorbed {
+        fold_match(kv, MatchKind::Person, *id, eid, now)?;
+    }
+    for id in &absorbed_households {
+        fold_match(kv, MatchKind::Household, *id, hid, now)?;
+    }
+    let before = fx.alerts;
+    let person_orgs = active_orgs(&entity.members, now);
+    evaluate(
+        kv,
+        policy,
+        MatchKind::Person,
+        eid,
+        &person_orgs,
+        now,
+        ids,
+        fx,
+    )?;
+    // A household (or family) match: signals of at least two organisations on two or more
+    // people of one household, more organisations than any one person's signals explain.
+    let mut household_members = Vec::new();
+    let mut entities_with_signals = 0;
+    let mut largest_person = 0;
+    for e in &household.entities {
+        let members = if *e == eid {
+            entity.members.clone()
+        } else {
+            get_json::<EntityRecord>(kv, &entity_key(*e))?
+                .map(|r| r.members)
+                .unwrap_or_default()
+        };
+        let orgs = active_orgs(&members, now);
+        if !orgs.is_empty() {
+            entities_with_signals += 1;
+        }
+        largest_person = largest_person.max(orgs.len());
+        household_members.extend(members);
+    }
+    let household_orgs = active_orgs(&household_members, now);
+    if entities_with_signals >= 2 && household_orgs.len() > largest_person {
+        let kind = if household.family {
+            MatchKind::Family
+        } else {
+            MatchKind::Household
+        };
+        evaluate(kv, policy, kind, hid, &household_orgs, now, ids, fx)?;
+    }
+    Ok(SubmitOutcome::Created {
+        public_id: public,
+        alerts: (fx.alerts - before) as usize,
+    })
+}
+
+/// Stores a signal without linking it (its entity is at the size limit).
+#[allow(clippy::too_many_arguments)]
+fn submit_isolated(
+    kv: &mut dyn Kv,
+    _policy: &Policy,
+    new: NewSignal,
+    sid: SignalId,
+    public: String,
+    writes: Vec<([u8; 32], Posting)>,
+    now: i64,
+    _ids: &mut dyn IdSource,
+    _fx: &mut Effects,
+) -> Result<SubmitOutcome, EngineError> {
+    let eid = next_id(kv, "entity")?;
+    let hid = next_id(kv, "household")?;
+    for (p2, posting) in writes {
+        let pk = postings_key(&p2);
+        let mut list: Vec<Posting> = kv
+            .get(&pk)?
+            .map(|v| Posting::decode_list(&v))
+            .unwrap_or_default();
+        list.retain(|p| p.valid_at(now));
+        list.push(posting);
+        kv.put(pk, Posting::encode_list(&list));
+    }
+    let member = Member {
+        signal: sid,
+        org: new.org.clone(),
+        network: new.network.clone(),
+        valid_until: new.valid_until,
+        active: true,
+    };
+    put_json(
+        kv,
+        entity_key(eid),
+        &EntityRecord {
+            members: vec![member],
+            household: hid,
+        },
+    );
+    put_json(
+        kv,
+        household_key(hid),
+        &HouseholdRecord {
+            entities: vec![eid],
+            family: false,
+        },
+    );
+    let rk = reference_key(&new.org, &new.network, &new.reference);
+    let record = SignalRecord {
+        id: sid,
+        public_id: public.clone(),
+        org: new.org,
+        network: new.network,
+        reference: new.reference,
+        category: new.category,
+        contact: new.contact,
+        key_id: new.key_id,
+        submitted_at: now,
+        renewed_at: None,
+        valid_until: new.valid_until,
+        state: SignalState::Active,
+        entity: eid,
+        content_hash: new.content_hash,
+        person: new.person,
+        household: new.household,
+        family: new.family,
+    };
+    put_json(kv, signal_key(sid), &record);
+    kv.put(public_key(&public), sid.to_be_bytes().to_vec());
+    kv.put(rk, sid.to_be_bytes().to_vec());
+    Ok(SubmitOutcome::Created {
+        public_id: public,
+        alerts: 0,
+    })
+}
+
+fn household_size(
+    kv: &dyn KvRead,
+    h: &HouseholdRecord,
+    eid: u64,
+    entity: &EntityRecord,
+) -> Result<usize, EngineError> {
+    let mut n = 0;
+    for e in &h.entities {
+        n += if *e == eid {
+            entity.members.len()
+        } else {
+            get_json::<EntityRecord>(kv, &entity_key(*e))?
+                .map(|r| r.members.len())
+                .unwrap_or(0)
+        };
+    }
+    Ok(n)
+}
+
+fn set_entity(kv: &mut dyn Kv, sid: SignalId, eid: u64) -> Result<(), EngineError> {
+    if let Some(mut rec) = get_json::<SignalRecord>(kv, &signal_key(sid))? {
+        rec.entity = eid;
+        put_json(kv, signal_key(sid), &rec);
+    }
+    Ok(())
+}
+
+/// Distinct organisations with a counting signal, each with its networks.
+fn active_orgs(members: &[Member], now: i64) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for m in members.iter().filter(|m| m.counts(now)) {
+        out.entry(m.org.clone())
+            .or_default()
+            .insert(m.network.clone());
+    }
+    out
+}
+
+/// When scope `from` was absorbed into `into`, its match (if any) becomes part of `into`'s.
+fn fold_match(
+    kv: &mut dyn Kv,
+    kind: MatchKind,
+    from: u64,
+    into: u64,
+    now: i64,
+) -> Result<(), EngineError> {
+    let Some(from_id) = get_u64(kv, &scope_key(kind, from))? else {
+        return Ok(());
+    };
+    kv.remove(scope_key(kind, from));
+    let Some(mut from_match) = match_by_id(kv, from_id)? else {
+        return Ok(());
+    };
+    match get_u64(kv, &scope_key(kind, into))? {
+        None => {
+            // The surviving scope had no match: the absorbed one carries on under the new scope.
+            from_match.scope = into;
+            from_match.updated_at = now;
+            put_json(kv, match_key(from_id), &from_match);
+            kv.put(scope_key(kind, into), from_id.to_be_bytes().to_vec());
+        }
+        Some(into_id) => {
+            if let Some(mut into_match) = match_by_id(kv, into_id)? {
+                for o in &from_match.orgs {
+                    if !into_match.orgs.contains(o) {
+                        into_match.orgs.push(o.clone());
+                    }
+                }
+                for n in &from_match.networks {
+                    if !into_match.networks.contains(n) {
+                        into_match.networks.push(n.clone());
+                        kv.put(network_match_key(n, into_id), Vec::new());
+                    }
+                }
+                into_match.updated_at = now;
+                put_json(kv, match_key(into_id), &into_match);
+            }
+            from_match.status = MatchStatus::Merged;
+            from_match.merged_into = Some(into_id);
+            from_match.updated_at = now;
+            put_json(kv, match_key(from_id), &from_match);
+        }
+    }
+    Ok(())
+}
+
+fn network_match_key(network: &str, mid: u64) -> Vec<u8> {
+    let mut k = network_matches_prefix(network);
+    k.extend_from_slice(&mid.to_be_bytes());
+    k
+}
+
+/// Creates or extends the match of a scope and writes the alerts it calls for.
+#[allow(clippy::too_many_arguments)]
+fn evaluate(
+    kv: &mut dyn Kv,
+    policy: &Policy,
+    kind: MatchKind,
+    scope: u64,
+    orgs: &BTreeMap<String, BTreeSet<String>>,
+    now: i64,
+    ids: &mut dyn IdSource,
+    fx: &mut Effects,
+) -> Result<(), EngineError> {
+    if orgs.len() < 2 {
+        return Ok(());
+    }
+    let networks: BTreeSet<&String> = orgs.values().flatten().collect();
+    // Networks whose coordinator is told: those with a signal in it whose threshold is reached.
+    let due: Vec<String> = networks
+        .iter()
+        .filter(|n| orgs.len() >= policy.thresholds.get(n.as_str()).copied().unwrap_or(2))
+        .map(|n| (*n).clone())
+        .collect();
+    if due.is_empty() {
+        return Ok(());
+    }
+    let (mid, mut m, formed) = match get_u64(kv, &scope_key(kind, scope))? {
+        Some(id) => (
+            id,
+            match_by_id(kv, id)?.ok_or(EngineError::Corrupt('M'))?,
+            false,
+        ),
+        None => {
+            let id = next_id(kv, "match")?;
+            let handle = public_id(ids, "m_");
+            kv.put(handle_key(&handle), id.to_be_bytes().to_vec());
+            kv.put(scope_key(kind, scope), id.to_be_bytes().to_vec());
+            fx.matches_formed += 1;
+            let m = MatchRecord {
+                id,
+                handle,
+                kind,
+                status: MatchStatus::Open,
+                scope,
+                created_at: now,
+                updated_at: now,
+                orgs: Vec::new(),
+                networks: Vec::new(),
+                merged_into: None,
+            };
+            (id, m, true)
+        }
+    };
+    if m.kind != kind && kind == MatchKind::Family {
+        m.kind = MatchKind::Family;
+    }
+    let new_orgs: Vec<String> = orgs
+        .keys()
+        .filter(|o| !m.orgs.contains(o))
+        .cloned()
+        .collect();
+    let new_networks: Vec<String> = due
+        .iter()
+        .filter(|n| !m.networks.contains(n))
+        .cloned()
+        .collect();
+    if new_orgs.is_empty() && new_networks.is_empty() {
+        return Ok(());
+    }
+    m.orgs.extend(new_orgs.iter().cloned());
+    for n in &new_networks {
+        m.networks.push(n.clone());
+        kv.put(network_match_key(n, mid), Vec::new());
+    }
+    m.updated_at = now;
+    put_json(kv, match_key(mid), &m);
+    for n in &m.networks {
+        let first_for_network = new_networks.contains(n);
+        if !first_for_network && new_orgs.is_empty() {
+            continue;
+        }
+        let seq = next_id(kv, "outbox")?;
+        let alert = Alert {
+            seq,
+            event_id: public_id(ids, "evt_"),
+            event: if formed || first_for_network {
+                "match.formed"
+            } else {
+                "match.organisation_joined"
+            }
+            .to_string(),
+            match_id: mid,
+            network: n.clone(),
+            new_orgs: if first_for_network {
+                m.orgs.clone()
+            } else {
+                new_orgs.clone()
+            },
+            at: now,
+        };
+        put_json(kv, outbox_key(seq), &alert);
+        fx.alerts += 1;
+    }
+    Ok(())
+}
+
+/// Withdraws a signal: it stops matching at once (its postings are removed).
+pub fn withdraw(
+    kv: &mut dyn Kv,
+    rec: &SignalRecord,
+    reason: WithdrawReason,
+    now: i64,
+) -> Result<SignalRecord, EngineError> {
+    let mut rec = rec.clone();
+    remove_postings(kv, &rec)?;
+    rec.state = SignalState::Withdrawn { reason, at: now };
+    put_json(kv, signal_key(rec.id), &rec);
+    set_member(kv, &rec, |m| m.active = false)?;
+    Ok(rec)
+}
+
+/// Renews an active signal to a new validity end.
+pub fn renew(
+    kv: &mut dyn Kv,
+    rec: &SignalRecord,
+    valid_until: i64,
+    now: i64,
+) -> Result<SignalRecord, EngineError> {
+    let mut rec = rec.clone();
+    rec.valid_until = valid_until;
+    rec.renewed_at = Some(now);
+    let until_min = u32::try_from(valid_until.div_euclid(60)).unwrap_or(u32::MAX);
+    for k in rec
+        .person
+        .iter()
+        .chain(rec.household.iter())
+        .chain(rec.family.iter().flatten())
+    {
+        let pk = postings_key(&k.p2);
+        if let Some(v) = kv.get(&pk)? {
+            let mut list = Posting::decode_list(&v);
+            for p in list.iter_mut().filter(|p| p.signal == rec.id) {
+                p.until_min = until_min;
+            }
+            kv.put(pk, Posting::encode_list(&list));
+        }
+    }
+    put_json(kv, signal_key(rec.id), &rec);
+    set_member(kv, &rec, |m| m.valid_until = valid_until)?;
+    Ok(rec)
+}
+
+fn remove_postings(kv: &mut dyn Kv, rec: &SignalRecord) -> Result<(), EngineError> {
+    for k in rec
+        .person
+        .iter()
+        .chain(rec.household.iter())
+        .chain(rec.family.iter().flatten())
+    {
+        let pk = postings_key(&k.p2);
+        if let Some(v) = kv.get(&pk)? {
+            let mut list = Posting::decode_list(&v);
+            list.retain(|p| p.signal != rec.id);
+            if list.is_empty() {
+                kv.remove(pk);
+            } else {
+                kv.put(pk, Posting::encode_list(&list));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn set_member(
+    kv: &mut dyn Kv,
+    rec: &SignalRecord,
+    f: impl Fn(&mut Member),
+) -> Result<(), EngineError> {
+    if let Some(mut e) = get_json::<EntityRecord>(kv, &entity_key(rec.entity))? {
+        for m in e.members.iter_mut().filter(|m| m.signal == rec.id) {
+            f(m);
+        }
+        put_json(kv, entity_key(rec.entity), &e);
+    }
+    Ok(())
+}

@@ -1,0 +1,322 @@
+//! Storage: the one narrow interface the index is written against, and its sled
+//! implementation (design.md "Storage").
+//!
+//! All writes go through one writer thread. Each request's changes are collected in an
+//! [`Overlay`] and applied as one atomic sled batch; after a group of requests the
+//! database is flushed (fsync) and only then are the requests answered, so a 2xx always
+//! means the data is durable ("group commit"). Reads go to the tree directly.
+
+use crate::index::engine::{EngineError, Kv, KvRead};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+
+/// One key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// A storage failure.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// sled reported an error.
+    #[error("database error: {0}")]
+    Db(String),
+    /// The engine found a corrupt record.
+    #[error("{0}")]
+    Engine(String),
+    /// The writer thread has stopped (shutting down).
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Db(e.to_string())
+    }
+}
+
+impl From<EngineError> for StoreError {
+    fn from(e: EngineError) -> Self {
+        StoreError::Engine(e.to_string())
+    }
+}
+
+/// The sled database with the index tree.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the database in `dir`.
+    pub fn open(dir: &std::path::Path, cache_mib: u64) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_mib * 1024 * 1024)
+            .mode(sled::Mode::HighThroughput)
+            .open()?;
+        let tree = db.open_tree("index")?;
+        Ok(Store { db, tree })
+    }
+
+    /// Writes everything to disk.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Keys and values under `prefix`, last key first, starting below `before` (exclusive).
+    pub fn scan_prefix_rev(
+        &self,
+        prefix: &[u8],
+        before: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        let mut out = Vec::new();
+        let iter = match before {
+            Some(b) => self.tree.range(prefix.to_vec()..b.to_vec()),
+            None => self.tree.scan_prefix(prefix),
+        };
+        for item in iter.rev() {
+            let (k, v) = item?;
+            if !k.starts_with(prefix) {
+                continue;
+            }
+            out.push((k.to_vec(), v.to_vec()));
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Keys and values under `prefix`, in key order, starting after `after` (exclusive).
+    pub fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        let mut out = Vec::new();
+        let start = match after {
+            Some(a) => {
+                let mut s = a.to_vec();
+                s.push(0);
+                s
+            }
+            None => prefix.to_vec(),
+        };
+        for item in self.tree.range(start..) {
+            let (k, v) = item?;
+            if !k.starts_with(prefix) {
+                break;
+            }
+            out.push((k.to_vec(), v.to_vec()));
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every key and value, for tests that check what is (not) stored.
+    pub fn dump(&self) -> Result<Vec<Entry>, StoreError> {
+        let mut out = Vec::new();
+        for name in self.db.tree_names() {
+            let t = self.db.open_tree(&name)?;
+            for item in t.iter() {
+                let (k, v) = item?;
+                out.push((k.to_vec(), v.to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Size of the database on disk, bytes.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+impl KvRead for Store {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+        self.tree
+            .get(key)
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(|e| EngineError::Store(e.to_string()))
+    }
+}
+
+/// A request's writes on top of the tree; reads see them.
+pub struct Overlay<'a> {
+    tree: &'a sled::Tree,
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl<'a> Overlay<'a> {
+    fn new(tree: &'a sled::Tree) -> Self {
+        Overlay {
+            tree,
+            writes: BTreeMap::new(),
+        }
+    }
+
+    fn into_batch(self) -> (sled::Batch, usize) {
+        let mut batch = sled::Batch::default();
+        let n = self.writes.len();
+        for (k, v) in self.writes {
+            match v {
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
+            }
+        }
+        (batch, n)
+    }
+}
+
+impl KvRead for Overlay<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+        if let Some(v) = self.writes.get(key) {
+            return Ok(v.clone());
+        }
+        self.tree
+            .get(key)
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(|e| EngineError::Store(e.to_string()))
+    }
+}
+
+impl Kv for Overlay<'_> {
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.writes.insert(key, Some(value));
+    }
+    fn remove(&mut self, key: Vec<u8>) {
+        self.writes.insert(key, None);
+    }
+}
+
+type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+type Job = Box<dyn FnOnce(&mut Overlay<'_>) -> (Finish, bool) + Send>;
+
+/// Handle to the writer thread.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::SyncSender<Job>,
+    healthy: Arc<AtomicBool>,
+    /// Number of flushes done (for metrics).
+    pub flushes: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer").finish_non_exhaustive()
+    }
+}
+
+/// Most requests committed with one flush.
+const GROUP: usize = 256;
+
+impl Writer {
+    /// Starts the writer thread for `store`. It stops when every `Writer` handle is dropped.
+    pub fn start(store: Store) -> Result<(Writer, std::thread::JoinHandle<()>), StoreError> {
+        let (tx, rx) = mpsc::sync_channel::<Job>(4096);
+        let healthy = Arc::new(AtomicBool::new(true));
+        let flushes = Arc::new(AtomicU64::new(0));
+        let (h, f) = (healthy.clone(), flushes.clone());
+        let handle = std::thread::Builder::new()
+            .name("samenloop-writer".into())
+            .spawn(move || writer_loop(store, rx, h, f))
+            .map_err(|e| StoreError::Db(e.to_string()))?;
+        Ok((
+            Writer {
+                tx,
+                healthy,
+                flushes,
+            },
+            handle,
+        ))
+    }
+
+    /// Whether the last flush succeeded.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Runs `f` on the writer thread in an overlay; its writes are applied atomically and
+    /// flushed before the result is returned. If `f` fails, nothing it wrote is applied.
+    pub async fn run<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut dyn Kv) -> Result<R, EngineError> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel::<Result<R, StoreError>>();
+        let job: Job = Box::new(move |ov: &mut Overlay<'_>| match f(ov) {
+            Ok(r) => (
+                Box::new(move |flushed: Result<(), StoreError>| {
+                    let _ = tx.send(flushed.map(|()| r));
+                }) as Finish,
+                true,
+            ),
+            Err(e) => {
+                let err = StoreError::from(e);
+                (
+                    Box::new(move |_| {
+                        let _ = tx.send(Err(err));
+                    }) as Finish,
+                    false,
+                )
+            }
+        });
+        self.tx.send(job).map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+fn writer_loop(
+    store: Store,
+    rx: mpsc::Receiver<Job>,
+    healthy: Arc<AtomicBool>,
+    flushes: Arc<AtomicU64>,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut pending: Vec<Finish> = Vec::new();
+        let mut job = Some(first);
+        while let Some(j) = job.take() {
+            let mut ov = Overlay::new(&store.tree);
+            let (finish, apply) = j(&mut ov);
+            if apply {
+                let (batch, n) = ov.into_batch();
+                if n > 0 {
+                    if let Err(e) = store.tree.apply_batch(batch) {
+                        finish(Err(StoreError::from(e)));
+                        continue;
+                    }
+                }
+                pending.push(finish);
+            } else {
+                finish(Ok(()));
+            }
+            if pending.len() < GROUP {
+                job = rx.try_recv().ok();
+            }
+        }
+        if pending.is_empty() {
+            continue;
+        }
+        let flushed = store.flush();
+        flushes.fetch_add(1, Ordering::Relaxed);
+        healthy.store(flushed.is_ok(), Ordering::Relaxed);
+        for f in pending {
+            f(flushed.clone());
+        }
+    }
+    // All senders are gone: make sure everything is on disk before the thread ends.
+    let _ = store.flush();
+}

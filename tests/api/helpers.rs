@@ -1,0 +1,223 @@
+//! `spawn_app()` and friends.
+
+use samenloop::config::{Config, development_config_path};
+use samenloop::http::auth::{Claims, Role, mint};
+use samenloop::http::startup::Application;
+use samenloop::pseudonym::keyfile::read_key_file;
+use samenloop::pseudonym::{Date, DomainKey, PersonFields, SubjectFields, pseudonymise};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub cfg: Config,
+    pub domain_key: DomainKey,
+    pub _data: tempfile::TempDir,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+pub fn dev_config(data_dir: PathBuf) -> Config {
+    let mut cfg = Config::load(&development_config_path()).expect("dev config");
+    cfg.server.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.server.data_dir = data_dir;
+    cfg.server.workers = Some(2);
+    cfg.server.cache_mib = 16;
+    cfg
+}
+
+fn client() -> reqwest::Client {
+    let pem = std::fs::read(
+        development_config_path()
+            .parent()
+            .unwrap()
+            .join("tls-cert.dev.pem"),
+    )
+    .unwrap();
+    let cert = reqwest::Certificate::from_pem(&pem).unwrap();
+    reqwest::Client::builder()
+        .add_root_certificate(cert)
+        .tls_built_in_root_certs(false)
+        .https_only(true)
+        .build()
+        .unwrap()
+}
+
+fn start(
+    cfg: Config,
+) -> (
+    u16,
+    actix_web::dev::ServerHandle,
+    std::thread::JoinHandle<()>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let app = Application::build(cfg).expect("server builds");
+            tx.send((app.port(), app.handle())).unwrap();
+            app.run_until_stopped().await.unwrap();
+        })
+    });
+    let (port, handle) = rx.recv().expect("server started");
+    (port, handle, thread)
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let data = tempfile::tempdir().unwrap();
+    let mut cfg = dev_config(data.path().join("db"));
+    tweak(&mut cfg);
+    let (port, handle, thread) = start(cfg.clone());
+    let domain_key = read_key_file(
+        &development_config_path()
+            .parent()
+            .unwrap()
+            .join("domain-key.dev.toml"),
+    )
+    .unwrap();
+    TestApp {
+        base: format!("https://localhost:{port}"),
+        client: client(),
+        cfg,
+        domain_key,
+        _data: data,
+        handle,
+        thread: Some(thread),
+    }
+}
+
+impl TestApp {
+    /// Stops the server gracefully and starts it again on the same database.
+    pub async fn restart(&mut self) {
+        self.handle.stop(true).await;
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        let (port, handle, thread) = start(self.cfg.clone());
+        self.base = format!("https://localhost:{port}");
+        self.handle = handle;
+        self.thread = Some(thread);
+    }
+
+    pub fn token(&self, role: Role, org: &str, networks: &[&str]) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        self.token_with(Claims {
+            sub: format!("{org}-user"),
+            iss: self.cfg.auth.issuer.clone(),
+            aud: self.cfg.auth.audience.clone(),
+            exp: now + 600,
+            nbf: now - 5,
+            iat: now,
+            org: org.into(),
+            role,
+            networks: networks.iter().map(|s| s.to_string()).collect(),
+            obo: None,
+        })
+    }
+
+    pub fn token_with(&self, claims: Claims) -> String {
+        mint(&self.cfg, Some("dev-es256"), &claims).unwrap()
+    }
+
+    pub fn partner(&self, org: &str) -> String {
+        let nets: Vec<&str> = self
+            .cfg
+            .organisation(org)
+            .unwrap()
+            .networks
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        self.token(Role::Partner, org, &nets)
+    }
+
+    pub fn coordinator(&self, network: &str) -> String {
+        self.token(Role::Coordinator, "gemeente", &[network])
+    }
+
+    /// The wire key set of a subject, derived with the development domain key.
+    pub fn keys(&self, s: SubjectFields) -> Value {
+        let k = pseudonymise(&self.domain_key, &s, Date::new(2026, 1, 1).unwrap())
+            .expect("valid subject");
+        serde_json::from_str(&k.to_json()).unwrap()
+    }
+
+    pub fn signal(&self, network: &str, subject: SubjectFields) -> Value {
+        json!({
+            "network": network,
+            "subject": self.keys(subject),
+            "contact": { "name": "Wijkteam Noord", "phone": "+31 20 123 4567" },
+        })
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let h = self.handle.clone();
+        drop(h.stop(false));
+    }
+}
+
+pub fn person(reference: &str, given: &str, family: &str, birth: &str) -> SubjectFields {
+    SubjectFields {
+        reference: reference.into(),
+        person: PersonFields {
+            given_names: given.into(),
+            family_name: family.into(),
+            birth_date: birth.into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+pub fn with_address(mut s: SubjectFields, postcode: &str, number: &str) -> SubjectFields {
+    s.postcode = postcode.into();
+    s.house_number = number.into();
+    s
+}
+
+/// Asserts a problem+json answer with the given status and problem code; returns the body.
+pub async fn expect_problem(resp: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(resp.status().as_u16(), status, "status");
+    assert_eq!(
+        resp.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/problem+json")
+    );
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body["type"],
+        format!("urn:samenloop:problem:{code}"),
+        "{body}"
+    );
+    assert_eq!(body["status"], status);
+    body
+}
