@@ -17,6 +17,10 @@ struct Cli {
 enum Command {
     /// Run the index: the HTTPS API partners and coordinators use.
     Serve(cli::serve::Args),
+    /// Post key sets from `pseudonymise` to a server in batches, idempotent by reference.
+    Submit(cli::submit::Args),
+    /// Drive a running server over HTTPS with a realistic load and report throughput and latency.
+    Load(cli::load::Args),
     /// Mint a development token (uses a private key named in the configuration).
     Token(cli::token::Args),
     /// Turn a partner's CSV or JSON Lines export into match-key sets (spec/pseudonymisation.md).
@@ -35,6 +39,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => cli::serve::run(args),
         Command::Token(args) => cli::token::run(args),
+        Command::Submit(args) => cli::submit::run(args),
+        Command::Load(args) => cli::load::run(args),
         Command::Pseudonymise(args) => cli::pseudonymise::run(args),
         Command::Keys(cmd) => cli::keys::run(cmd),
         Command::Synth(args) => cli::synth::run(args),

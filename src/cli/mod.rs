@@ -5,9 +5,11 @@
 //! completed but some input rows were rejected (see the rejects report).
 
 pub mod keys;
+pub mod load;
 pub mod pseudonymise;
 pub mod quality;
 pub mod serve;
+pub mod submit;
 pub mod synth;
 pub mod token;
 

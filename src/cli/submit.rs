@@ -1,0 +1,12 @@
+//! `samenloop submit` (being written).
+
+use std::process::ExitCode;
+
+/// Arguments of `samenloop submit`.
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+/// Runs the subcommand.
+pub fn run(_args: Args) -> ExitCode {
+    super::fail("not available in this build")
+}
