@@ -4,4 +4,5 @@
 mod auth;
 mod helpers;
 mod matching;
+mod openapi;
 mod signals;

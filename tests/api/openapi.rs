@@ -1,0 +1,399 @@
+//! The server is checked against `spec/openapi.yaml`: every answer of a scenario that
+//! touches every operation (successes and errors) must match the documented schema.
+
+use crate::helpers::*;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+fn spec() -> Value {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/spec/openapi.yaml")).unwrap();
+    serde_yaml_ng::from_str(&text).expect("openapi.yaml parses")
+}
+
+fn resolve<'a>(spec: &'a Value, v: &'a Value) -> &'a Value {
+    match v.get("$ref").and_then(Value::as_str) {
+        Some(r) => {
+            let mut cur = spec;
+            for part in r.trim_start_matches("#/").split('/') {
+                cur = &cur[part];
+            }
+            assert!(!cur.is_null(), "dangling $ref {r}");
+            resolve(spec, cur)
+        }
+        None => v,
+    }
+}
+
+/// A small JSON Schema validator for the subset the spec uses.
+fn validate(spec: &Value, schema: &Value, v: &Value, at: &str, errors: &mut Vec<String>) {
+    let schema = resolve(spec, schema);
+    if let Some(t) = schema.get("type").and_then(Value::as_str) {
+        let ok = match t {
+            "object" => v.is_object(),
+            "array" => v.is_array(),
+            "string" => v.is_string(),
+            "integer" => v.is_i64() || v.is_u64(),
+            "number" => v.is_number(),
+            "boolean" => v.is_boolean(),
+            _ => false,
+        };
+        if !ok {
+            errors.push(format!("{at}: expected {t}, got {v}"));
+            return;
+        }
+    }
+    if let Some(e) = schema.get("enum").and_then(Value::as_array) {
+        if !e.contains(v) {
+            errors.push(format!("{at}: {v} not in enum {e:?}"));
+        }
+    }
+    if let (Some(p), Some(s)) = (schema.get("pattern").and_then(Value::as_str), v.as_str()) {
+        if !regex::Regex::new(p).unwrap().is_match(s) {
+            errors.push(format!("{at}: {s:?} does not match {p}"));
+        }
+    }
+    if let (Some("date-time"), Some(s)) = (schema.get("format").and_then(Value::as_str), v.as_str())
+    {
+        if !regex::Regex::new(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+            .unwrap()
+            .is_match(s)
+        {
+            errors.push(format!("{at}: {s:?} is not an RFC 3339 date-time"));
+        }
+    }
+    if let (Some(max), Some(s)) = (schema.get("maxLength").and_then(Value::as_u64), v.as_str()) {
+        if s.chars().count() as u64 > max {
+            errors.push(format!("{at}: longer than {max}"));
+        }
+    }
+    if let (Some(min), Some(n)) = (schema.get("minimum").and_then(Value::as_i64), v.as_i64()) {
+        if n < min {
+            errors.push(format!("{at}: {n} below minimum {min}"));
+        }
+    }
+    if let Some(obj) = v.as_object() {
+        let props = schema.get("properties").and_then(Value::as_object);
+        for r in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if !obj.contains_key(r.as_str().unwrap()) {
+                errors.push(format!("{at}: missing required {r}"));
+            }
+        }
+        for (k, val) in obj {
+            match props.and_then(|p| p.get(k)) {
+                Some(s) => validate(spec, s, val, &format!("{at}/{k}"), errors),
+                None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
+                    errors.push(format!("{at}: undocumented member {k}"))
+                }
+                None => {}
+            }
+        }
+    }
+    if let (Some(items), Some(arr)) = (schema.get("items"), v.as_array()) {
+        for (i, item) in arr.iter().enumerate() {
+            validate(spec, items, item, &format!("{at}/{i}"), errors);
+        }
+    }
+}
+
+struct Checker {
+    spec: Value,
+    seen: BTreeSet<(String, String, u16)>,
+}
+
+impl Checker {
+    async fn check(&mut self, method: &str, template: &str, resp: reqwest::Response) -> Value {
+        let status = resp.status().as_u16();
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let text = resp.text().await.unwrap();
+        let op = &self.spec["paths"][template][method.to_lowercase()];
+        assert!(op.is_object(), "{method} {template} is not in the spec");
+        let response = op["responses"].get(status.to_string()).unwrap_or_else(|| {
+            panic!("{method} {template} answered {status}, which the spec does not list")
+        });
+        let response = resolve(&self.spec, response);
+        let schema = &response["content"][&ct]["schema"];
+        assert!(
+            !schema.is_null(),
+            "{method} {template} {status}: content type {ct} is not documented"
+        );
+        let body: Value = if ct == "text/plain" {
+            Value::String(text)
+        } else {
+            serde_json::from_str(&text).unwrap()
+        };
+        let mut errors = Vec::new();
+        validate(&self.spec, schema, &body, "", &mut errors);
+        assert!(
+            errors.is_empty(),
+            "{method} {template} {status}: {errors:#?}\n{body}"
+        );
+        self.seen
+            .insert((method.to_string(), template.to_string(), status));
+        body
+    }
+}
+
+#[tokio::test]
+async fn every_answer_matches_the_openapi_description() {
+    let app = spawn_app().await;
+    let mut c = Checker {
+        spec: spec(),
+        seen: BTreeSet::new(),
+    };
+    let noord = "zorgnetwerk-noord";
+    let (w, p, coord) = (
+        app.partner("woonstad"),
+        app.partner("politie"),
+        app.coordinator(noord),
+    );
+
+    let body = app.signal(noord, person("OA-1", "Marieke", "de Vries", "1985-03-07"));
+    let s = c
+        .check(
+            "POST",
+            "/v1/signals",
+            app.post("/v1/signals", &w, &body).await,
+        )
+        .await;
+    c.check(
+        "POST",
+        "/v1/signals",
+        app.post("/v1/signals", &w, &body).await,
+    )
+    .await;
+    let mut bad = body.clone();
+    bad["category"] = json!("nope");
+    c.check(
+        "POST",
+        "/v1/signals",
+        app.post("/v1/signals", &w, &bad).await,
+    )
+    .await;
+    c.check(
+        "POST",
+        "/v1/signals",
+        app.client
+            .post(format!("{}/v1/signals", app.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    c.check(
+        "POST",
+        "/v1/signals",
+        app.post("/v1/signals", &coord, &body).await,
+    )
+    .await;
+    let id = s["id"].as_str().unwrap();
+    c.check(
+        "GET",
+        "/v1/signals/{id}",
+        app.get(&format!("/v1/signals/{id}"), &w).await,
+    )
+    .await;
+    c.check(
+        "GET",
+        "/v1/signals/{id}",
+        app.get(&format!("/v1/signals/{id}"), &p).await,
+    )
+    .await;
+    c.check(
+        "GET",
+        "/v1/signals",
+        app.get(&format!("/v1/signals?network={noord}&reference=OA-1"), &w)
+            .await,
+    )
+    .await;
+    c.check(
+        "GET",
+        "/v1/signals",
+        app.get("/v1/signals?network=x", &w).await,
+    )
+    .await;
+    let batch = json!({"signals": [app.signal(noord, person("OA-2", "Marieke", "Vries", "1985-03-07")), {"network": noord}]});
+    c.check(
+        "POST",
+        "/v1/signals/batch",
+        app.post("/v1/signals/batch", &p, &batch).await,
+    )
+    .await;
+    c.check(
+        "POST",
+        "/v1/signals/{id}/renew",
+        app.post(
+            &format!("/v1/signals/{id}/renew"),
+            &w,
+            &json!({"valid_days": 30}),
+        )
+        .await,
+    )
+    .await;
+
+    let page = c
+        .check(
+            "GET",
+            "/v1/networks/{network}/matches",
+            app.get(&format!("/v1/networks/{noord}/matches"), &coord)
+                .await,
+        )
+        .await;
+    let handle = page["matches"][0]["handle"]
+        .as_str()
+        .expect("a match formed")
+        .to_string();
+    c.check(
+        "GET",
+        "/v1/networks/{network}/matches",
+        app.get(&format!("/v1/networks/{noord}/matches?limit=0"), &coord)
+            .await,
+    )
+    .await;
+    c.check(
+        "GET",
+        "/v1/networks/{network}/matches",
+        app.get("/v1/networks/jeugd-0-12/matches", &coord).await,
+    )
+    .await;
+    c.check(
+        "GET",
+        "/v1/matches/{handle}",
+        app.get(&format!("/v1/matches/{handle}"), &coord).await,
+    )
+    .await;
+    c.check(
+        "GET",
+        "/v1/matches/{handle}",
+        app.get(&format!("/v1/matches/{handle}"), &w).await,
+    )
+    .await;
+
+    c.check(
+        "POST",
+        "/v1/signals/{id}/withdraw",
+        app.post(
+            &format!("/v1/signals/{id}/withdraw"),
+            &w,
+            &json!({"reason": "concern_over"}),
+        )
+        .await,
+    )
+    .await;
+    c.check(
+        "POST",
+        "/v1/signals/{id}/withdraw",
+        app.post(
+            &format!("/v1/signals/{id}/withdraw"),
+            &w,
+            &json!({"reason": "concern_over"}),
+        )
+        .await,
+    )
+    .await;
+    c.check(
+        "POST",
+        "/v1/signals/{id}/renew",
+        app.post(&format!("/v1/signals/{id}/renew"), &w, &json!({}))
+            .await,
+    )
+    .await;
+
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        c.check(
+            "GET",
+            path,
+            app.client
+                .get(format!("{}{path}", app.base))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+    }
+
+    // Every operation of the spec was exercised.
+    let mut ops = BTreeSet::new();
+    for (path, item) in c.spec["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            ops.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    let seen: BTreeSet<(String, String)> = c
+        .seen
+        .iter()
+        .map(|(m, p, _)| (m.clone(), p.clone()))
+        .collect();
+    assert_eq!(ops, seen, "every documented operation is exercised");
+}
+
+#[test]
+fn every_problem_code_is_documented() {
+    use samenloop::http::error::ApiError;
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/spec/openapi.yaml")).unwrap();
+    let all = [
+        ApiError::Unauthenticated,
+        ApiError::InvalidToken,
+        ApiError::ForbiddenRole,
+        ApiError::NotFound,
+        ApiError::MalformedJson(String::new()),
+        ApiError::InvalidBody(String::new()),
+        ApiError::InvalidField {
+            field: String::new(),
+            detail: String::new(),
+        },
+        ApiError::InvalidKeySet(String::new()),
+        ApiError::UnknownKeyId,
+        ApiError::UnknownCategory,
+        ApiError::PayloadTooLarge(0),
+        ApiError::BatchTooLarge(0),
+        ApiError::ReferenceConflict,
+        ApiError::SignalNotActive,
+        ApiError::RateLimited(1),
+        ApiError::UnsupportedMediaType,
+        ApiError::InvalidQuery(String::new()),
+        ApiError::Unavailable,
+        ApiError::Internal,
+    ];
+    for e in all {
+        let row = format!("| {} | {} |", e.code(), e.status().as_u16());
+        assert!(
+            text.contains(&row),
+            "spec/openapi.yaml does not document {row}"
+        );
+    }
+}
+
+#[test]
+fn the_validator_rejects_what_the_spec_does_not_allow() {
+    let spec = spec();
+    let schema = json!({"$ref": "#/components/schemas/Signal"});
+    let mut errors = Vec::new();
+    validate(
+        &spec,
+        &schema,
+        &json!({"id": "sig_1", "extra": 1, "status": "gone"}),
+        "",
+        &mut errors,
+    );
+    let text = errors.join("\n");
+    assert!(text.contains("undocumented member extra"), "{text}");
+    assert!(text.contains("does not match"), "{text}");
+    assert!(text.contains("not in enum"), "{text}");
+    assert!(text.contains("missing required"), "{text}");
+}
