@@ -1024,3 +1024,369 @@ fn set_member(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Mem(BTreeMap<Vec<u8>, Vec<u8>>);
+    impl KvRead for Mem {
+        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+            Ok(self.0.get(key).cloned())
+        }
+    }
+    impl Kv for Mem {
+        fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+            self.0.insert(key, value);
+        }
+        fn remove(&mut self, key: Vec<u8>) {
+            self.0.remove(&key);
+        }
+    }
+    struct Counter(u128);
+    impl IdSource for Counter {
+        fn random16(&mut self) -> [u8; 16] {
+            self.0 += 1;
+            self.0.to_be_bytes()
+        }
+    }
+
+    fn k(kind: KeyKind, b: u8) -> StoredKey {
+        StoredKey {
+            kind: kind as u8,
+            p2: [b; 32],
+        }
+    }
+
+    fn sig(
+        org: &str,
+        reference: &str,
+        person: Vec<StoredKey>,
+        household: Vec<StoredKey>,
+    ) -> NewSignal {
+        NewSignal {
+            org: org.into(),
+            network: "n".into(),
+            reference: reference.into(),
+            category: None,
+            contact: Contact {
+                name: "team".into(),
+                phone: None,
+                email: None,
+            },
+            key_id: "k".into(),
+            valid_until: 1_000_000,
+            person,
+            household,
+            family: vec![],
+            content_hash: [reference.len() as u8; 32],
+        }
+    }
+
+    fn policy() -> Policy {
+        Policy {
+            thresholds: [("n".to_string(), 2)].into_iter().collect(),
+            max_postings_per_key: 32,
+            max_component_signals: 64,
+            excluded_addresses: Default::default(),
+        }
+    }
+
+    fn alerts(kv: &Mem) -> Vec<Alert> {
+        kv.0.iter()
+            .filter(|(k, _)| k[0] == b'o')
+            .map(|(_, v)| serde_json::from_slice(v).unwrap())
+            .collect()
+    }
+
+    fn run(kv: &mut Mem, p: &Policy, s: NewSignal, now: i64) -> Effects {
+        let mut fx = Effects::default();
+        submit(kv, p, s, now, &mut Counter(0), &mut fx).unwrap();
+        fx
+    }
+
+    #[test]
+    fn one_alert_per_state_change() {
+        let (mut kv, p) = (Mem::default(), policy());
+        run(
+            &mut kv,
+            &p,
+            sig("a", "1", vec![k(KeyKind::Bsn, 1)], vec![]),
+            10,
+        );
+        assert!(alerts(&kv).is_empty());
+        let fx = run(
+            &mut kv,
+            &p,
+            sig("b", "2", vec![k(KeyKind::Bsn, 1)], vec![]),
+            11,
+        );
+        assert_eq!(fx.matches_formed, 1);
+        assert_eq!(alerts(&kv).len(), 1);
+        assert_eq!(alerts(&kv)[0].event, "match.formed");
+        run(
+            &mut kv,
+            &p,
+            sig("b", "3", vec![k(KeyKind::Bsn, 1)], vec![]),
+            12,
+        );
+        assert_eq!(
+            alerts(&kv).len(),
+            1,
+            "the same organisation again changes nothing"
+        );
+        run(
+            &mut kv,
+            &p,
+            sig("c", "4", vec![k(KeyKind::Bsn, 1)], vec![]),
+            13,
+        );
+        let a = alerts(&kv);
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[1].event, "match.organisation_joined");
+        assert_eq!(a[1].new_orgs, vec!["c".to_string()]);
+    }
+
+    #[test]
+    fn weak_keys_need_a_second_kind() {
+        let (mut kv, p) = (Mem::default(), policy());
+        run(
+            &mut kv,
+            &p,
+            sig(
+                "a",
+                "1",
+                vec![k(KeyKind::InitialDate, 1)],
+                vec![k(KeyKind::Address, 9)],
+            ),
+            10,
+        );
+        run(
+            &mut kv,
+            &p,
+            sig("b", "2", vec![k(KeyKind::InitialDate, 1)], vec![]),
+            11,
+        );
+        assert!(alerts(&kv).is_empty(), "a weak key alone does not link");
+        run(
+            &mut kv,
+            &p,
+            sig(
+                "c",
+                "3",
+                vec![k(KeyKind::InitialDate, 1)],
+                vec![k(KeyKind::Address, 9)],
+            ),
+            12,
+        );
+        let m: Vec<MatchRecord> =
+            kv.0.iter()
+                .filter(|(k, _)| k[0] == b'm')
+                .map(|(_, v)| serde_json::from_slice(v).unwrap())
+                .collect();
+        assert_eq!(m.len(), 1);
+        assert_eq!(
+            m[0].kind,
+            MatchKind::Person,
+            "weak key plus shared address is a person link"
+        );
+    }
+
+    #[test]
+    fn bridging_signal_merges_entities_and_their_matches() {
+        let (mut kv, p) = (Mem::default(), policy());
+        run(
+            &mut kv,
+            &p,
+            sig("a", "1", vec![k(KeyKind::Bsn, 1)], vec![]),
+            10,
+        );
+        run(
+            &mut kv,
+            &p,
+            sig("b", "2", vec![k(KeyKind::Bsn, 1)], vec![]),
+            10,
+        );
+        run(
+            &mut kv,
+            &p,
+            sig("c", "3", vec![k(KeyKind::NameDate, 2)], vec![]),
+            10,
+        );
+        run(
+            &mut kv,
+            &p,
+            sig("d", "4", vec![k(KeyKind::NameDate, 2)], vec![]),
+            10,
+        );
+        // A record with both the BSN and the name key bridges the two persons.
+        run(
+            &mut kv,
+            &p,
+            sig(
+                "e",
+                "5",
+                vec![k(KeyKind::Bsn, 1), k(KeyKind::NameDate, 2)],
+                vec![],
+            ),
+            11,
+        );
+        let entities: Vec<EntityRecord> =
+            kv.0.iter()
+                .filter(|(k, _)| k[0] == b'e')
+                .map(|(_, v)| serde_json::from_slice(v).unwrap())
+                .collect();
+        assert_eq!(entities.len(), 1);
+        assert_eq!(entities[0].members.len(), 5);
+        let matches: Vec<MatchRecord> =
+            kv.0.iter()
+                .filter(|(k, _)| k[0] == b'm')
+                .map(|(_, v)| serde_json::from_slice(v).unwrap())
+                .collect();
+        let open: Vec<&MatchRecord> = matches
+            .iter()
+            .filter(|m| m.status == MatchStatus::Open)
+            .collect();
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].orgs.len(), 5);
+        assert_eq!(
+            matches
+                .iter()
+                .filter(|m| m.status == MatchStatus::Merged)
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn common_keys_and_giant_components_are_contained() {
+        let mut p = policy();
+        p.max_postings_per_key = 4;
+        let mut kv = Mem::default();
+        let mut saturated = 0;
+        for i in 0..10u8 {
+            saturated += run(
+                &mut kv,
+                &p,
+                sig(
+                    &format!("o{i}"),
+                    &format!("r{i}"),
+                    vec![k(KeyKind::Bsn, 7), k(KeyKind::NameDate, 100 + i)],
+                    vec![],
+                ),
+                10,
+            )
+            .saturated_keys;
+        }
+        assert_eq!(saturated, 6, "the key stops linking once 4 signals hold it");
+        let list = Posting::decode_list(&kv.get(&postings_key(&[7; 32])).unwrap().unwrap());
+        assert_eq!(list.len(), 4, "and no further postings are added to it");
+
+        let mut p = policy();
+        p.max_component_signals = 3;
+        let mut kv = Mem::default();
+        let mut refused = 0;
+        for i in 0..5u8 {
+            refused += run(
+                &mut kv,
+                &p,
+                sig(
+                    &format!("o{i}"),
+                    &format!("r{i}"),
+                    vec![k(KeyKind::Bsn, 8)],
+                    vec![],
+                ),
+                10,
+            )
+            .refused_merges;
+        }
+        assert!(refused >= 2);
+        let biggest =
+            kv.0.iter()
+                .filter(|(k, _)| k[0] == b'e')
+                .map(|(_, v)| {
+                    serde_json::from_slice::<EntityRecord>(v)
+                        .unwrap()
+                        .members
+                        .len()
+                })
+                .max();
+        assert_eq!(biggest, Some(3));
+    }
+
+    #[test]
+    fn excluded_addresses_and_expired_signals_do_not_link() {
+        let mut p = policy();
+        p.excluded_addresses.insert([9; 32]);
+        let mut kv = Mem::default();
+        run(
+            &mut kv,
+            &p,
+            sig(
+                "a",
+                "1",
+                vec![k(KeyKind::Bsn, 1)],
+                vec![k(KeyKind::Address, 9)],
+            ),
+            10,
+        );
+        run(
+            &mut kv,
+            &p,
+            sig(
+                "b",
+                "2",
+                vec![k(KeyKind::Bsn, 2)],
+                vec![k(KeyKind::Address, 9)],
+            ),
+            10,
+        );
+        assert!(
+            alerts(&kv).is_empty(),
+            "a shelter's address forms no household"
+        );
+
+        let mut kv = Mem::default();
+        let p = policy();
+        let mut old = sig("a", "1", vec![k(KeyKind::Bsn, 1)], vec![]);
+        old.valid_until = 600;
+        run(&mut kv, &p, old, 10);
+        run(
+            &mut kv,
+            &p,
+            sig("b", "2", vec![k(KeyKind::Bsn, 1)], vec![]),
+            600,
+        );
+        assert!(
+            alerts(&kv).is_empty(),
+            "a signal stops matching at its validity end"
+        );
+    }
+
+    #[test]
+    fn resubmission_is_idempotent_or_a_conflict() {
+        let (mut kv, p) = (Mem::default(), policy());
+        let mut fx = Effects::default();
+        let s = sig("a", "1", vec![k(KeyKind::Bsn, 1)], vec![]);
+        let first = submit(&mut kv, &p, s.clone(), 10, &mut Counter(0), &mut fx).unwrap();
+        let size = kv.0.len();
+        let again = submit(&mut kv, &p, s.clone(), 11, &mut Counter(5), &mut fx).unwrap();
+        let SubmitOutcome::Created { public_id, .. } = first else {
+            panic!()
+        };
+        assert_eq!(
+            again,
+            SubmitOutcome::Existing {
+                public_id: public_id.clone()
+            }
+        );
+        assert_eq!(kv.0.len(), size);
+        let mut other = s;
+        other.content_hash = [99; 32];
+        assert_eq!(
+            submit(&mut kv, &p, other, 12, &mut Counter(9), &mut fx).unwrap(),
+            SubmitOutcome::Conflict { public_id }
+        );
+    }
+}
