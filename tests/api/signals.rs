@@ -408,3 +408,45 @@ async fn restart_keeps_every_acknowledged_signal() {
         );
     }
 }
+
+#[tokio::test]
+async fn partners_are_rate_limited_per_organisation() {
+    let app = spawn_app_with(|cfg| {
+        cfg.limits.partner_rate_per_sec = 1;
+        cfg.limits.partner_burst = 2;
+    })
+    .await;
+    let token = app.partner("woonstad");
+    for i in 0..2 {
+        let r = app
+            .post(
+                "/v1/signals",
+                &token,
+                &app.signal(
+                    NOORD,
+                    person(&format!("RL-{i}"), "Jan", "Smit", "1970-01-01"),
+                ),
+            )
+            .await;
+        assert!(r.status().is_success());
+    }
+    let r = app
+        .post(
+            "/v1/signals",
+            &token,
+            &app.signal(NOORD, person("RL-2", "Jan", "Smit", "1970-01-01")),
+        )
+        .await;
+    assert!(r.headers().get("retry-after").is_some());
+    expect_problem(r, 429, "rate-limited").await;
+    assert_eq!(lookup_status(&app, "woonstad", "RL-2").await, 404);
+    // Another organisation has its own bucket.
+    let r = app
+        .post(
+            "/v1/signals",
+            &app.partner("politie"),
+            &app.signal(NOORD, person("RL-3", "Jan", "Smit", "1970-01-01")),
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 201);
+}
