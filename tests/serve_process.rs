@@ -110,7 +110,7 @@ fn token() -> String {
 async fn sigterm_is_graceful_and_keeps_acknowledged_signals() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "");
-    let (mut child, port, line) = start(&config);
+    let (child, port, line) = start(&config);
     assert!(line.contains("listening on https://"));
     let key = read_key_file(
         &development_config_path()
