@@ -9,17 +9,21 @@
 //! | prefix | key | value |
 //! |---|---|---|
 //! | `c` | counter name | u64 BE |
-//! | `s` | signal id | [`SignalRecord`] JSON |
+//! | `s` | signal id | [`SignalRecord`] (binary, see `SignalRecord::encode`) |
 //! | `i` | public signal id | signal id |
 //! | `r` | org 0 network 0 reference | signal id |
-//! | `k` | P2 (32 bytes) | posting list |
-//! | `e` | entity id | [`EntityRecord`] JSON |
-//! | `h` | household id | [`HouseholdRecord`] JSON |
+//! | `k` | P2 (32 bytes), signal id | posting: kind, role, validity end |
+//! | `e` | entity id | [`EntityRecord`] JSON — only once an entity has two or more signals |
+//! | `h` | household id | [`HouseholdRecord`] JSON — only once it has two or more entities |
 //! | `m` | match id | [`MatchRecord`] JSON |
 //! | `j` | match handle | match id |
 //! | `M` | kind byte, scope id | match id |
 //! | `n` | network 0 match id | empty (per-network match list) |
 //! | `o` | outbox sequence | [`Alert`] JSON |
+//!
+//! Entity and household ids share the signal-id space: a signal that links to nothing
+//! is its own entity and household (id = its signal id) and costs no extra records.
+//! Adding a signal to a key is a blind insert; nothing is read and rewritten.
 
 use super::model::*;
 use crate::pseudonym::{KeyKind, Strength};
@@ -36,10 +40,15 @@ pub enum EngineError {
     Corrupt(char),
 }
 
+/// One key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 /// Read access to the store.
 pub trait KvRead {
     /// Reads a value.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError>;
+    /// Every entry whose key starts with `prefix`, in key order.
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<Entry>, EngineError>;
 }
 
 /// The view of the store the engine writes through: reads see the request's own writes.
@@ -61,7 +70,7 @@ pub trait IdSource {
 pub struct Policy {
     /// Match threshold per network.
     pub thresholds: HashMap<String, usize>,
-    /// Posting lists at this length no longer link (too common a key).
+    /// Keys held by this many active signals no longer link (too common a key).
     pub max_postings_per_key: usize,
     /// Most signals in one entity or household.
     pub max_component_signals: usize,
@@ -159,8 +168,16 @@ pub fn reference_key(org: &str, network: &str, reference: &str) -> Vec<u8> {
         &[org.as_bytes(), network.as_bytes(), reference.as_bytes()],
     )
 }
-fn postings_key(p2: &[u8; 32]) -> Vec<u8> {
-    key(b'k', &[p2])
+fn postings_prefix(p2: &[u8; 32]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(41);
+    k.push(b'k');
+    k.extend_from_slice(p2);
+    k
+}
+fn posting_key(p2: &[u8; 32], sid: SignalId) -> Vec<u8> {
+    let mut k = postings_prefix(p2);
+    k.extend_from_slice(&sid.to_be_bytes());
+    k
 }
 fn entity_key(id: u64) -> Vec<u8> {
     key(b'e', &[&id.to_be_bytes()])
@@ -187,6 +204,11 @@ fn scope_key(kind: MatchKind, scope: u64) -> Vec<u8> {
 pub fn network_matches_prefix(network: &str) -> Vec<u8> {
     let mut k = key(b'n', &[network.as_bytes()]);
     k.push(0);
+    k
+}
+fn network_match_key(network: &str, mid: u64) -> Vec<u8> {
+    let mut k = network_matches_prefix(network);
+    k.extend_from_slice(&mid.to_be_bytes());
     k
 }
 /// Key of an outbox entry.
@@ -240,6 +262,20 @@ fn public_id(ids: &mut dyn IdSource, prefix: &str) -> String {
     s
 }
 
+/// Loads a signal by id.
+pub fn signal_by_id(kv: &dyn KvRead, id: SignalId) -> Result<Option<SignalRecord>, EngineError> {
+    match kv.get(&signal_key(id))? {
+        None => Ok(None),
+        Some(v) => SignalRecord::decode(&v)
+            .map(Some)
+            .ok_or(EngineError::Corrupt('s')),
+    }
+}
+
+fn put_signal(kv: &mut dyn Kv, rec: &SignalRecord) {
+    kv.put(signal_key(rec.id), rec.encode());
+}
+
 /// Loads a signal by public id.
 pub fn signal_by_public_id(
     kv: &dyn KvRead,
@@ -247,7 +283,7 @@ pub fn signal_by_public_id(
 ) -> Result<Option<SignalRecord>, EngineError> {
     match get_u64(kv, &public_key(public))? {
         None => Ok(None),
-        Some(id) => get_json(kv, &signal_key(id)),
+        Some(id) => signal_by_id(kv, id),
     }
 }
 
@@ -264,24 +300,55 @@ pub fn match_by_id(kv: &dyn KvRead, id: u64) -> Result<Option<MatchRecord>, Engi
     get_json(kv, &match_key(id))
 }
 
-/// Loads a signal by id.
-pub fn signal_by_id(kv: &dyn KvRead, id: SignalId) -> Result<Option<SignalRecord>, EngineError> {
-    get_json(kv, &signal_key(id))
+fn member_of(rec: &SignalRecord) -> Member {
+    Member {
+        signal: rec.id,
+        org: rec.org.clone(),
+        network: rec.network.clone(),
+        valid_until: rec.valid_until,
+        active: rec.state == SignalState::Active,
+    }
+}
+
+/// An entity: its record, or the implicit one-signal entity of a signal that links to nothing.
+fn load_entity(kv: &dyn KvRead, eid: u64) -> Result<Option<EntityRecord>, EngineError> {
+    if let Some(e) = get_json::<EntityRecord>(kv, &entity_key(eid))? {
+        return Ok(Some(e));
+    }
+    Ok(signal_by_id(kv, eid)?
+        .filter(|s| s.entity == eid)
+        .map(|s| EntityRecord {
+            members: vec![member_of(&s)],
+            household: eid,
+        }))
+}
+
+/// A household: its record, or the implicit one-entity household of an entity.
+fn load_household(kv: &dyn KvRead, hid: u64) -> Result<Option<HouseholdRecord>, EngineError> {
+    if let Some(h) = get_json::<HouseholdRecord>(kv, &household_key(hid))? {
+        return Ok(Some(h));
+    }
+    Ok(load_entity(kv, hid)?
+        .filter(|e| e.household == hid)
+        .map(|_| HouseholdRecord {
+            entities: vec![hid],
+            family: false,
+        }))
 }
 
 /// The signals of a match (members of its entity or household), with their records.
 pub fn match_signals(kv: &dyn KvRead, m: &MatchRecord) -> Result<Vec<SignalRecord>, EngineError> {
     let entities = match m.kind {
         MatchKind::Person => vec![m.scope],
-        _ => get_json::<HouseholdRecord>(kv, &household_key(m.scope))?
+        _ => load_household(kv, m.scope)?
             .map(|h| h.entities)
             .unwrap_or_default(),
     };
     let mut out = Vec::new();
     for e in entities {
-        if let Some(ent) = get_json::<EntityRecord>(kv, &entity_key(e))? {
+        if let Some(ent) = load_entity(kv, e)? {
             for member in ent.members {
-                if let Some(s) = get_json::<SignalRecord>(kv, &signal_key(member.signal))? {
+                if let Some(s) = signal_by_id(kv, member.signal)? {
                     out.push(s);
                 }
             }
@@ -315,6 +382,28 @@ impl Evidence {
 
 const ADDRESS_KIND: u8 = KeyKind::Address as u8;
 
+/// The live postings of a key, or `None` when the key is too common to link.
+fn postings(
+    kv: &dyn KvRead,
+    policy: &Policy,
+    p2: &[u8; 32],
+    now: i64,
+    fx: &mut Effects,
+) -> Result<Option<Vec<Posting>>, EngineError> {
+    let mut live = Vec::new();
+    for (k, v) in kv.scan_prefix(&postings_prefix(p2))? {
+        let p = Posting::decode(&k, &v).ok_or(EngineError::Corrupt('k'))?;
+        if p.valid_at(now) {
+            live.push(p);
+        }
+    }
+    if live.len() >= policy.max_postings_per_key {
+        fx.saturated_keys += 1;
+        return Ok(None);
+    }
+    Ok(Some(live))
+}
+
 /// Stores a new signal and updates entities, households, matches and the outbox.
 pub fn submit(
     kv: &mut dyn Kv,
@@ -326,8 +415,7 @@ pub fn submit(
 ) -> Result<SubmitOutcome, EngineError> {
     let rk = reference_key(&new.org, &new.network, &new.reference);
     if let Some(existing) = get_u64(kv, &rk)? {
-        let rec: SignalRecord =
-            get_json(kv, &signal_key(existing))?.ok_or(EngineError::Corrupt('r'))?;
+        let rec = signal_by_id(kv, existing)?.ok_or(EngineError::Corrupt('r'))?;
         return Ok(if rec.content_hash == new.content_hash {
             SubmitOutcome::Existing {
                 public_id: rec.public_id,
@@ -342,28 +430,13 @@ pub fn submit(
     let public = public_id(ids, "sig_");
     let until_min = u32::try_from(new.valid_until.div_euclid(60)).unwrap_or(u32::MAX);
 
-    // 1. Look up every key once; collect evidence per stored signal.
+    // 1. Look up every key once; collect the evidence per stored signal.
     let mut person_ev: HashMap<SignalId, Evidence> = HashMap::new();
     let mut address_shared: BTreeSet<SignalId> = BTreeSet::new();
     let mut family_links: BTreeSet<SignalId> = BTreeSet::new();
     let mut writes: Vec<([u8; 32], Posting)> = Vec::new();
-    let lookup = |kv: &dyn KvRead,
-                  p2: &[u8; 32],
-                  fx: &mut Effects|
-     -> Result<Option<Vec<Posting>>, EngineError> {
-        let list = kv
-            .get(&postings_key(p2))?
-            .map(|v| Posting::decode_list(&v))
-            .unwrap_or_default();
-        let live: Vec<Posting> = list.into_iter().filter(|p| p.valid_at(now)).collect();
-        if live.len() >= policy.max_postings_per_key {
-            fx.saturated_keys += 1;
-            return Ok(None);
-        }
-        Ok(Some(live))
-    };
     for k in &new.person {
-        if let Some(list) = lookup(kv, &k.p2, fx)? {
+        if let Some(list) = postings(kv, policy, &k.p2, now, fx)? {
             for p in &list {
                 match p.role {
                     Role::Person if p.kind == k.kind => {
@@ -390,10 +463,12 @@ pub fn submit(
         if policy.excluded_addresses.contains(&k.p2) {
             continue;
         }
-        if let Some(list) = lookup(kv, &k.p2, fx)? {
-            for p in list.iter().filter(|p| p.role == Role::Household) {
-                address_shared.insert(p.signal);
-            }
+        if let Some(list) = postings(kv, policy, &k.p2, now, fx)? {
+            address_shared.extend(
+                list.iter()
+                    .filter(|p| p.role == Role::Household)
+                    .map(|p| p.signal),
+            );
             writes.push((
                 k.p2,
                 Posting {
@@ -408,7 +483,7 @@ pub fn submit(
     for parent in &new.family {
         let mut parent_ev: HashMap<SignalId, Evidence> = HashMap::new();
         for k in parent {
-            if let Some(list) = lookup(kv, &k.p2, fx)? {
+            if let Some(list) = postings(kv, policy, &k.p2, now, fx)? {
                 for p in list
                     .iter()
                     .filter(|p| p.kind == k.kind && p.role != Role::Household)
@@ -445,152 +520,7 @@ pub fn submit(
         .map(|(s, _)| *s)
         .collect();
 
-    // 2. Entities: join every entity the new signal links to (within the size guard).
-    let mut entity_ids: BTreeSet<u64> = BTreeSet::new();
-    for s in &person_links {
-        if let Some(rec) = get_json::<SignalRecord>(kv, &signal_key(*s))? {
-            entity_ids.insert(rec.entity);
-        }
-    }
-    let mut entities: Vec<(u64, EntityRecord)> = Vec::new();
-    for id in &entity_ids {
-        if let Some(e) = get_json::<EntityRecord>(kv, &entity_key(*id))? {
-            entities.push((*id, e));
-        }
-    }
-    entities.sort_by_key(|(id, e)| (std::cmp::Reverse(e.members.len()), *id));
-    let me = Member {
-        signal: sid,
-        org: new.org.clone(),
-        network: new.network.clone(),
-        valid_until: new.valid_until,
-        active: true,
-    };
-    let (eid, mut entity, absorbed) = if let Some((first_id, first)) = entities.first().cloned() {
-        let mut merged = first;
-        let mut absorbed = Vec::new();
-        for (id, other) in entities.iter().skip(1) {
-            if merged.members.len() + other.members.len() + 1 > policy.max_component_signals {
-                fx.refused_merges += 1;
-                continue;
-            }
-            merged.members.extend(other.members.iter().cloned());
-            absorbed.push((*id, other.clone()));
-        }
-        (first_id, merged, absorbed)
-    } else {
-        let id = next_id(kv, "entity")?;
-        let hid = next_id(kv, "household")?;
-        put_json(
-            kv,
-            household_key(hid),
-            &HouseholdRecord {
-                entities: vec![id],
-                family: false,
-            },
-        );
-        (
-            id,
-            EntityRecord {
-                members: Vec::new(),
-                household: hid,
-            },
-            Vec::new(),
-        )
-    };
-    if entity.members.len() + 1 > policy.max_component_signals && !entities.is_empty() {
-        // The entity is full: the signal starts an entity of its own instead.
-        fx.refused_merges += 1;
-        return submit_isolated(kv, policy, new, sid, public, writes, now, ids, fx);
-    }
-    entity.members.push(me);
-    for (id, other) in &absorbed {
-        kv.remove(entity_key(*id));
-        for m in &other.members {
-            set_entity(kv, m.signal, eid)?;
-        }
-    }
-
-    // 3. Households: the entity's own, the absorbed entities', and every linked one.
-    let mut household_ids: BTreeSet<u64> = BTreeSet::new();
-    household_ids.insert(entity.household);
-    for (_, other) in &absorbed {
-        household_ids.insert(other.household);
-    }
-    let mut is_family = !family_links.is_empty();
-    for s in address_shared.iter().chain(family_links.iter()) {
-        if let Some(rec) = get_json::<SignalRecord>(kv, &signal_key(*s))? {
-            if let Some(e) = get_json::<EntityRecord>(kv, &entity_key(rec.entity))? {
-                household_ids.insert(e.household);
-            }
-        }
-    }
-    let mut households: Vec<(u64, HouseholdRecord)> = Vec::new();
-    for id in &household_ids {
-        if let Some(h) = get_json::<HouseholdRecord>(kv, &household_key(*id))? {
-            households.push((*id, h));
-        }
-    }
-    households.sort_by_key(|(id, h)| (std::cmp::Reverse(h.entities.len()), *id));
-    let (hid, mut household) = households.first().cloned().unwrap_or((
-        entity.household,
-        HouseholdRecord {
-            entities: vec![eid],
-            family: false,
-        },
-    ));
-    let mut absorbed_households = Vec::new();
-    let mut size = household_size(kv, &household, eid, &entity)?;
-    for (id, other) in households.iter().skip(1) {
-        let other_size = household_size(kv, other, eid, &entity)?;
-        if size + other_size > policy.max_component_signals {
-            fx.refused_merges += 1;
-            continue;
-        }
-        size += other_size;
-        for e in &other.entities {
-            if !household.entities.contains(e) {
-                household.entities.push(*e);
-            }
-        }
-        is_family |= other.family;
-        absorbed_households.push(*id);
-    }
-    household
-        .entities
-        .retain(|e| *e == eid || !absorbed.iter().any(|(a, _)| a == e));
-    if !household.entities.contains(&eid) {
-        household.entities.push(eid);
-    }
-    household.family |= is_family;
-    for id in &absorbed_households {
-        kv.remove(household_key(*id));
-        let others: Vec<u64> = household.entities.clone();
-        for e in others {
-            if e == eid {
-                continue;
-            }
-            if let Some(mut er) = get_json::<EntityRecord>(kv, &entity_key(e))? {
-                if er.household != hid {
-                    er.household = hid;
-                    put_json(kv, entity_key(e), &er);
-                }
-            }
-        }
-    }
-    entity.household = hid;
-
-    // 4. Write the signal, its postings, the entity and the household.
-    for (p2, posting) in writes {
-        let pk = postings_key(&p2);
-        let mut list: Vec<Posting> = kv
-            .get(&pk)?
-            .map(|v| Posting::decode_list(&v))
-            .unwrap_or_default();
-        list.retain(|p| p.valid_at(now));
-        list.push(posting);
-        kv.put(pk, Posting::encode_list(&list));
-    }
+    // 2. Write the signal and its postings.
     let record = SignalRecord {
         id: sid,
         public_id: public.clone(),
@@ -604,19 +534,168 @@ pub fn submit(
         renewed_at: None,
         valid_until: new.valid_until,
         state: SignalState::Active,
-        entity: eid,
+        entity: sid,
         content_hash: new.content_hash,
         person: new.person,
         household: new.household,
         family: new.family,
     };
-    put_json(kv, signal_key(sid), &record);
+    for (p2, posting) in &writes {
+        kv.put(posting_key(p2, sid), posting.value().to_vec());
+    }
     kv.put(public_key(&public), sid.to_be_bytes().to_vec());
     kv.put(rk, sid.to_be_bytes().to_vec());
-    put_json(kv, entity_key(eid), &entity);
-    put_json(kv, household_key(hid), &household);
+    put_signal(kv, &record);
+    if person_links.is_empty() && address_shared.is_empty() && family_links.is_empty() {
+        // The common case: a signal that meets nothing is its own entity and household.
+        return Ok(SubmitOutcome::Created {
+            public_id: public,
+            alerts: 0,
+        });
+    }
 
-    // 5. Matches: merge those of absorbed scopes, then evaluate person and household.
+    // 3. Entities: join every entity the new signal links to (within the size guard).
+    let me = member_of(&record);
+    let mut linked: BTreeSet<u64> = BTreeSet::new();
+    for s in &person_links {
+        if let Some(rec) = signal_by_id(kv, *s)? {
+            linked.insert(rec.entity);
+        }
+    }
+    let mut entities: Vec<(u64, EntityRecord)> = Vec::new();
+    for id in &linked {
+        if let Some(e) = load_entity(kv, *id)? {
+            entities.push((*id, e));
+        }
+    }
+    entities.sort_by_key(|(id, e)| (std::cmp::Reverse(e.members.len()), *id));
+    let mut eid = sid;
+    let mut entity = EntityRecord {
+        members: vec![me.clone()],
+        household: sid,
+    };
+    let mut absorbed: Vec<(u64, EntityRecord)> = Vec::new();
+    if let Some((first_id, first)) = entities.first() {
+        if first.members.len() < policy.max_component_signals {
+            eid = *first_id;
+            entity = first.clone();
+            entity.members.push(me);
+            for (id, other) in entities.iter().skip(1) {
+                if entity.members.len() + other.members.len() > policy.max_component_signals {
+                    fx.refused_merges += 1;
+                    continue;
+                }
+                entity.members.extend(other.members.iter().cloned());
+                absorbed.push((*id, other.clone()));
+            }
+        } else {
+            fx.refused_merges += 1;
+        }
+    }
+    let mut moved: Vec<SignalId> = vec![sid];
+    for (id, other) in &absorbed {
+        kv.remove(entity_key(*id));
+        moved.extend(other.members.iter().map(|m| m.signal));
+    }
+    for s in moved {
+        if s == sid && eid == sid {
+            continue;
+        }
+        let mut rec = if s == sid {
+            record.clone()
+        } else {
+            signal_by_id(kv, s)?.ok_or(EngineError::Corrupt('s'))?
+        };
+        if rec.entity != eid {
+            rec.entity = eid;
+            put_signal(kv, &rec);
+        }
+    }
+
+    // 4. Households: the entity's own, the absorbed entities', and every linked one.
+    let mut household_ids: BTreeSet<u64> = BTreeSet::new();
+    household_ids.insert(entity.household);
+    household_ids.extend(absorbed.iter().map(|(_, e)| e.household));
+    for s in address_shared.iter().chain(family_links.iter()) {
+        if let Some(rec) = signal_by_id(kv, *s)? {
+            if let Some(e) = load_entity(kv, rec.entity)? {
+                household_ids.insert(e.household);
+            }
+        }
+    }
+    let mut households: Vec<(u64, HouseholdRecord, usize)> = Vec::new();
+    for id in &household_ids {
+        let h = match load_household(kv, *id)? {
+            Some(h) => h,
+            // The new signal's own implicit household, or one emptied by the merge above.
+            None if *id == sid => HouseholdRecord {
+                entities: vec![eid],
+                family: false,
+            },
+            None => continue,
+        };
+        let mut size = 0;
+        for e in &h.entities {
+            size += if *e == eid {
+                entity.members.len()
+            } else {
+                load_entity(kv, *e)?.map(|r| r.members.len()).unwrap_or(0)
+            };
+        }
+        households.push((*id, h, size));
+    }
+    households.sort_by_key(|(id, h, _)| (std::cmp::Reverse(h.entities.len()), *id));
+    let (hid, mut household, mut size) = households.first().cloned().unwrap_or((
+        eid,
+        HouseholdRecord {
+            entities: vec![eid],
+            family: false,
+        },
+        entity.members.len(),
+    ));
+    let mut absorbed_households = Vec::new();
+    for (id, other, other_size) in households.iter().skip(1) {
+        if size + other_size > policy.max_component_signals {
+            fx.refused_merges += 1;
+            continue;
+        }
+        size += other_size;
+        household.entities.extend(other.entities.iter().copied());
+        household.family |= other.family;
+        absorbed_households.push(*id);
+    }
+    let gone: HashSet<u64> = absorbed.iter().map(|(id, _)| *id).collect();
+    let mut seen = HashSet::new();
+    household
+        .entities
+        .retain(|e| !gone.contains(e) && (*e != sid || eid == sid) && seen.insert(*e));
+    if !household.entities.contains(&eid) {
+        household.entities.push(eid);
+    }
+    household.family |= !family_links.is_empty();
+    for id in &absorbed_households {
+        kv.remove(household_key(*id));
+    }
+    entity.household = hid;
+    for e in household.entities.clone() {
+        if e == eid {
+            continue;
+        }
+        if let Some(mut er) = load_entity(kv, e)? {
+            if er.household != hid {
+                er.household = hid;
+                put_json(kv, entity_key(e), &er);
+            }
+        }
+    }
+    if entity.members.len() > 1 || hid != eid {
+        put_json(kv, entity_key(eid), &entity);
+    }
+    if household.entities.len() > 1 {
+        put_json(kv, household_key(hid), &household);
+    }
+
+    // 5. Matches: fold those of absorbed scopes, then evaluate person and household.
     for (id, _) in &absorbed {
         fold_match(kv, MatchKind::Person, *id, eid, now)?;
     }
@@ -644,9 +723,7 @@ pub fn submit(
         let members = if *e == eid {
             entity.members.clone()
         } else {
-            get_json::<EntityRecord>(kv, &entity_key(*e))?
-                .map(|r| r.members)
-                .unwrap_or_default()
+            load_entity(kv, *e)?.map(|r| r.members).unwrap_or_default()
         };
         let orgs = active_orgs(&members, now);
         if !orgs.is_empty() {
@@ -668,110 +745,6 @@ pub fn submit(
         public_id: public,
         alerts: (fx.alerts - before) as usize,
     })
-}
-
-/// Stores a signal without linking it (its entity is at the size limit).
-#[allow(clippy::too_many_arguments)]
-fn submit_isolated(
-    kv: &mut dyn Kv,
-    _policy: &Policy,
-    new: NewSignal,
-    sid: SignalId,
-    public: String,
-    writes: Vec<([u8; 32], Posting)>,
-    now: i64,
-    _ids: &mut dyn IdSource,
-    _fx: &mut Effects,
-) -> Result<SubmitOutcome, EngineError> {
-    let eid = next_id(kv, "entity")?;
-    let hid = next_id(kv, "household")?;
-    for (p2, posting) in writes {
-        let pk = postings_key(&p2);
-        let mut list: Vec<Posting> = kv
-            .get(&pk)?
-            .map(|v| Posting::decode_list(&v))
-            .unwrap_or_default();
-        list.retain(|p| p.valid_at(now));
-        list.push(posting);
-        kv.put(pk, Posting::encode_list(&list));
-    }
-    let member = Member {
-        signal: sid,
-        org: new.org.clone(),
-        network: new.network.clone(),
-        valid_until: new.valid_until,
-        active: true,
-    };
-    put_json(
-        kv,
-        entity_key(eid),
-        &EntityRecord {
-            members: vec![member],
-            household: hid,
-        },
-    );
-    put_json(
-        kv,
-        household_key(hid),
-        &HouseholdRecord {
-            entities: vec![eid],
-            family: false,
-        },
-    );
-    let rk = reference_key(&new.org, &new.network, &new.reference);
-    let record = SignalRecord {
-        id: sid,
-        public_id: public.clone(),
-        org: new.org,
-        network: new.network,
-        reference: new.reference,
-        category: new.category,
-        contact: new.contact,
-        key_id: new.key_id,
-        submitted_at: now,
-        renewed_at: None,
-        valid_until: new.valid_until,
-        state: SignalState::Active,
-        entity: eid,
-        content_hash: new.content_hash,
-        person: new.person,
-        household: new.household,
-        family: new.family,
-    };
-    put_json(kv, signal_key(sid), &record);
-    kv.put(public_key(&public), sid.to_be_bytes().to_vec());
-    kv.put(rk, sid.to_be_bytes().to_vec());
-    Ok(SubmitOutcome::Created {
-        public_id: public,
-        alerts: 0,
-    })
-}
-
-fn household_size(
-    kv: &dyn KvRead,
-    h: &HouseholdRecord,
-    eid: u64,
-    entity: &EntityRecord,
-) -> Result<usize, EngineError> {
-    let mut n = 0;
-    for e in &h.entities {
-        n += if *e == eid {
-            entity.members.len()
-        } else {
-            get_json::<EntityRecord>(kv, &entity_key(*e))?
-                .map(|r| r.members.len())
-                .unwrap_or(0)
-        };
-    }
-    Ok(n)
-}
-
-fn set_entity(kv: &mut dyn Kv, sid: SignalId, eid: u64) -> Result<(), EngineError> {
-    if let Some(mut rec) = get_json::<SignalRecord>(kv, &signal_key(sid))? {
-        rec.entity = eid;
-        put_json(kv, signal_key(sid), &rec);
-    }
-    Ok(())
 }
 
 /// Distinct organisations with a counting signal, each with its networks.
@@ -833,12 +806,6 @@ fn fold_match(
     Ok(())
 }
 
-fn network_match_key(network: &str, mid: u64) -> Vec<u8> {
-    let mut k = network_matches_prefix(network);
-    k.extend_from_slice(&mid.to_be_bytes());
-    k
-}
-
 /// Creates or extends the match of a scope and writes the alerts it calls for.
 #[allow(clippy::too_many_arguments)]
 fn evaluate(
@@ -891,7 +858,7 @@ fn evaluate(
             (id, m, true)
         }
     };
-    if m.kind != kind && kind == MatchKind::Family {
+    if kind == MatchKind::Family {
         m.kind = MatchKind::Family;
     }
     let new_orgs: Vec<String> = orgs
@@ -952,9 +919,16 @@ pub fn withdraw(
     now: i64,
 ) -> Result<SignalRecord, EngineError> {
     let mut rec = rec.clone();
-    remove_postings(kv, &rec)?;
+    for k in rec
+        .person
+        .iter()
+        .chain(rec.household.iter())
+        .chain(rec.family.iter().flatten())
+    {
+        kv.remove(posting_key(&k.p2, rec.id));
+    }
     rec.state = SignalState::Withdrawn { reason, at: now };
-    put_json(kv, signal_key(rec.id), &rec);
+    put_signal(kv, &rec);
     set_member(kv, &rec, |m| m.active = false)?;
     Ok(rec)
 }
@@ -976,39 +950,17 @@ pub fn renew(
         .chain(rec.household.iter())
         .chain(rec.family.iter().flatten())
     {
-        let pk = postings_key(&k.p2);
+        let pk = posting_key(&k.p2, rec.id);
         if let Some(v) = kv.get(&pk)? {
-            let mut list = Posting::decode_list(&v);
-            for p in list.iter_mut().filter(|p| p.signal == rec.id) {
+            if let Some(mut p) = Posting::decode(&pk, &v) {
                 p.until_min = until_min;
+                kv.put(pk, p.value().to_vec());
             }
-            kv.put(pk, Posting::encode_list(&list));
         }
     }
-    put_json(kv, signal_key(rec.id), &rec);
+    put_signal(kv, &rec);
     set_member(kv, &rec, |m| m.valid_until = valid_until)?;
     Ok(rec)
-}
-
-fn remove_postings(kv: &mut dyn Kv, rec: &SignalRecord) -> Result<(), EngineError> {
-    for k in rec
-        .person
-        .iter()
-        .chain(rec.household.iter())
-        .chain(rec.family.iter().flatten())
-    {
-        let pk = postings_key(&k.p2);
-        if let Some(v) = kv.get(&pk)? {
-            let mut list = Posting::decode_list(&v);
-            list.retain(|p| p.signal != rec.id);
-            if list.is_empty() {
-                kv.remove(pk);
-            } else {
-                kv.put(pk, Posting::encode_list(&list));
-            }
-        }
-    }
-    Ok(())
 }
 
 fn set_member(
@@ -1016,6 +968,7 @@ fn set_member(
     rec: &SignalRecord,
     f: impl Fn(&mut Member),
 ) -> Result<(), EngineError> {
+    // An implicit one-signal entity reads its member from the signal record itself.
     if let Some(mut e) = get_json::<EntityRecord>(kv, &entity_key(rec.entity))? {
         for m in e.members.iter_mut().filter(|m| m.signal == rec.id) {
             f(m);
@@ -1034,6 +987,14 @@ mod tests {
     impl KvRead for Mem {
         fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
             Ok(self.0.get(key).cloned())
+        }
+        fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<Entry>, EngineError> {
+            Ok(self
+                .0
+                .range(prefix.to_vec()..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect())
         }
     }
     impl Kv for Mem {
@@ -1280,7 +1241,7 @@ mod tests {
             .saturated_keys;
         }
         assert_eq!(saturated, 6, "the key stops linking once 4 signals hold it");
-        let list = Posting::decode_list(&kv.get(&postings_key(&[7; 32])).unwrap().unwrap());
+        let list = kv.scan_prefix(&postings_prefix(&[7; 32])).unwrap();
         assert_eq!(list.len(), 4, "and no further postings are added to it");
 
         let mut p = policy();

@@ -95,6 +95,115 @@ pub struct SignalRecord {
 }
 
 impl SignalRecord {
+    /// The compact binary form stored in the database (format version 1).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Vec::with_capacity(256 + 33 * (self.person.len() + self.household.len()));
+        w.push(1);
+        w.extend_from_slice(&self.id.to_be_bytes());
+        for s in [&self.public_id, &self.org, &self.network, &self.reference] {
+            put_str(&mut w, s);
+        }
+        put_opt_str(&mut w, self.category.as_deref());
+        put_str(&mut w, &self.contact.name);
+        put_opt_str(&mut w, self.contact.phone.as_deref());
+        put_opt_str(&mut w, self.contact.email.as_deref());
+        put_str(&mut w, &self.key_id);
+        w.extend_from_slice(&self.submitted_at.to_be_bytes());
+        match self.renewed_at {
+            Some(t) => {
+                w.push(1);
+                w.extend_from_slice(&t.to_be_bytes());
+            }
+            None => w.push(0),
+        }
+        w.extend_from_slice(&self.valid_until.to_be_bytes());
+        match &self.state {
+            SignalState::Active => w.push(0),
+            SignalState::Withdrawn { reason, at } => {
+                w.push(1);
+                w.push(match reason {
+                    WithdrawReason::ConcernOver => 0,
+                    WithdrawReason::Unjustified => 1,
+                });
+                w.extend_from_slice(&at.to_be_bytes());
+            }
+        }
+        w.extend_from_slice(&self.entity.to_be_bytes());
+        w.extend_from_slice(&self.content_hash);
+        put_keys(&mut w, &self.person);
+        put_keys(&mut w, &self.household);
+        w.push(self.family.len() as u8);
+        for f in &self.family {
+            put_keys(&mut w, f);
+        }
+        w
+    }
+
+    /// Decodes the binary form; `None` if it is corrupt.
+    pub fn decode(b: &[u8]) -> Option<SignalRecord> {
+        let mut r = Reader(b);
+        if r.u8()? != 1 {
+            return None;
+        }
+        let id = r.u64()?;
+        let public_id = r.str()?;
+        let org = r.str()?;
+        let network = r.str()?;
+        let reference = r.str()?;
+        let category = r.opt_str()?;
+        let contact = Contact {
+            name: r.str()?,
+            phone: r.opt_str()?,
+            email: r.opt_str()?,
+        };
+        let key_id = r.str()?;
+        let submitted_at = r.i64()?;
+        let renewed_at = if r.u8()? == 1 { Some(r.i64()?) } else { None };
+        let valid_until = r.i64()?;
+        let state = match r.u8()? {
+            0 => SignalState::Active,
+            _ => {
+                let reason = if r.u8()? == 0 {
+                    WithdrawReason::ConcernOver
+                } else {
+                    WithdrawReason::Unjustified
+                };
+                SignalState::Withdrawn {
+                    reason,
+                    at: r.i64()?,
+                }
+            }
+        };
+        let entity = r.u64()?;
+        let content_hash = r.arr32()?;
+        let person = r.keys()?;
+        let household = r.keys()?;
+        let n = r.u8()?;
+        let mut family = Vec::with_capacity(usize::from(n));
+        for _ in 0..n {
+            family.push(r.keys()?);
+        }
+        Some(SignalRecord {
+            id,
+            public_id,
+            org,
+            network,
+            reference,
+            category,
+            contact,
+            key_id,
+            submitted_at,
+            renewed_at,
+            valid_until,
+            state,
+            entity,
+            content_hash,
+            person,
+            household,
+            family,
+        })
+    }
+
     /// Whether the signal takes part in matching at `now`.
     pub fn is_active(&self, now: i64) -> bool {
         self.state == SignalState::Active && now < self.valid_until
@@ -112,7 +221,8 @@ pub enum Role {
     Family = 2,
 }
 
-/// One entry of a key's posting list (14 bytes).
+/// One posting: the key `k || P2 || signal id` holds `kind, role, until` (6 bytes),
+/// so adding a signal to a key is a blind insert and removing it a blind delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Posting {
     /// The signal.
@@ -121,40 +231,31 @@ pub struct Posting {
     pub kind: u8,
     /// Role of the key in the signal.
     pub role: Role,
-    /// Validity end of the signal, unix seconds / 60 (minutes), so expiry needs no record load.
+    /// Validity end of the signal in minutes since the epoch, so expiry needs no record load.
     pub until_min: u32,
 }
 
 impl Posting {
-    const LEN: usize = 14;
-
-    /// Decodes a posting list.
-    pub fn decode_list(bytes: &[u8]) -> Vec<Posting> {
-        bytes
-            .chunks_exact(Self::LEN)
-            .map(|c| Posting {
-                signal: u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
-                kind: c[8],
-                role: match c[9] {
-                    0 => Role::Person,
-                    1 => Role::Household,
-                    _ => Role::Family,
-                },
-                until_min: u32::from_be_bytes([c[10], c[11], c[12], c[13]]),
-            })
-            .collect()
+    /// The stored value.
+    pub fn value(&self) -> [u8; 6] {
+        let u = self.until_min.to_be_bytes();
+        [self.kind, self.role as u8, u[0], u[1], u[2], u[3]]
     }
 
-    /// Encodes a posting list.
-    pub fn encode_list(list: &[Posting]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(list.len() * Self::LEN);
-        for p in list {
-            out.extend_from_slice(&p.signal.to_be_bytes());
-            out.push(p.kind);
-            out.push(p.role as u8);
-            out.extend_from_slice(&p.until_min.to_be_bytes());
-        }
-        out
+    /// Decodes a posting from the signal id (the key's last 8 bytes) and the value.
+    pub fn decode(key: &[u8], value: &[u8]) -> Option<Posting> {
+        let id: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
+        let v: [u8; 6] = value.try_into().ok()?;
+        Some(Posting {
+            signal: u64::from_be_bytes(id),
+            kind: v[0],
+            role: match v[1] {
+                0 => Role::Person,
+                1 => Role::Household,
+                _ => Role::Family,
+            },
+            until_min: u32::from_be_bytes([v[2], v[3], v[4], v[5]]),
+        })
     }
 
     /// Whether the posting's signal is still valid at `now`.
@@ -270,6 +371,79 @@ pub struct Alert {
     pub at: i64,
 }
 
+fn put_str(w: &mut Vec<u8>, s: &str) {
+    let b = s.as_bytes();
+    let n = b.len().min(u16::MAX as usize);
+    w.extend_from_slice(&(n as u16).to_be_bytes());
+    w.extend_from_slice(&b[..n]);
+}
+
+fn put_opt_str(w: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => {
+            w.push(1);
+            put_str(w, s);
+        }
+        None => w.push(0),
+    }
+}
+
+fn put_keys(w: &mut Vec<u8>, keys: &[StoredKey]) {
+    w.push(keys.len() as u8);
+    for k in keys {
+        w.push(k.kind);
+        w.extend_from_slice(&k.p2);
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Some(a)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn i64(&mut self) -> Option<i64> {
+        Some(i64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn arr32(&mut self) -> Option<[u8; 32]> {
+        self.take(32)?.try_into().ok()
+    }
+    fn str(&mut self) -> Option<String> {
+        let n = u16::from_be_bytes(self.take(2)?.try_into().ok()?);
+        String::from_utf8(self.take(usize::from(n))?.to_vec()).ok()
+    }
+    fn opt_str(&mut self) -> Option<Option<String>> {
+        Some(if self.u8()? == 1 {
+            Some(self.str()?)
+        } else {
+            None
+        })
+    }
+    fn keys(&mut self) -> Option<Vec<StoredKey>> {
+        let n = self.u8()?;
+        let mut out = Vec::with_capacity(usize::from(n));
+        for _ in 0..n {
+            let kind = self.u8()?;
+            out.push(StoredKey {
+                kind,
+                p2: self.arr32()?,
+            });
+        }
+        Some(out)
+    }
+}
+
 /// Serde helper: 32 bytes as hex.
 pub mod hex32 {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -301,5 +475,70 @@ pub mod hex32 {
             out[i] = (hi * 16 + lo) as u8;
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_record_round_trips_and_rejects_corruption() {
+        let rec = SignalRecord {
+            id: 7,
+            public_id: "sig_x".into(),
+            org: "o".into(),
+            network: "n".into(),
+            reference: "R-1".into(),
+            category: Some("overlast".into()),
+            contact: Contact {
+                name: "Team".into(),
+                phone: None,
+                email: Some("a@b.nl".into()),
+            },
+            key_id: "dev".into(),
+            submitted_at: 1,
+            renewed_at: Some(2),
+            valid_until: 3,
+            state: SignalState::Withdrawn {
+                reason: WithdrawReason::Unjustified,
+                at: 4,
+            },
+            entity: 5,
+            content_hash: [6; 32],
+            person: vec![
+                StoredKey {
+                    kind: 0,
+                    p2: [1; 32],
+                },
+                StoredKey {
+                    kind: 2,
+                    p2: [2; 32],
+                },
+            ],
+            household: vec![StoredKey {
+                kind: 10,
+                p2: [3; 32],
+            }],
+            family: vec![vec![StoredKey {
+                kind: 0,
+                p2: [4; 32],
+            }]],
+        };
+        let bytes = rec.encode();
+        assert_eq!(SignalRecord::decode(&bytes), Some(rec.clone()));
+        assert_eq!(SignalRecord::decode(&bytes[..bytes.len() - 1]), None);
+        let mut wrong_version = bytes.clone();
+        wrong_version[0] = 9;
+        assert_eq!(SignalRecord::decode(&wrong_version), None);
+        let p = Posting {
+            signal: 99,
+            kind: 3,
+            role: Role::Family,
+            until_min: 1234,
+        };
+        let mut key = vec![b'k'; 33];
+        key.extend_from_slice(&99u64.to_be_bytes());
+        assert_eq!(Posting::decode(&key, &p.value()), Some(p));
     }
 }

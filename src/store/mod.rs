@@ -6,14 +6,11 @@
 //! database is flushed (fsync) and only then are the requests answered, so a 2xx always
 //! means the data is durable ("group commit"). Reads go to the tree directly.
 
-use crate::index::engine::{EngineError, Kv, KvRead};
+use crate::index::engine::{EngineError, Entry, Kv, KvRead};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-
-/// One key and its value.
-pub type Entry = (Vec<u8>, Vec<u8>);
 
 /// A storage failure.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -98,7 +95,7 @@ impl Store {
     }
 
     /// Keys and values under `prefix`, in key order, starting after `after` (exclusive).
-    pub fn scan_prefix(
+    pub fn scan_prefix_after(
         &self,
         prefix: &[u8],
         after: Option<&[u8]>,
@@ -139,10 +136,33 @@ impl Store {
         Ok(out)
     }
 
+    /// Runs `f` in an overlay and applies its writes as one atomic batch, without a flush.
+    /// For tools, benches and tests that bypass the writer thread; never call it while a
+    /// [`Writer`] on the same store is running.
+    pub fn transact<R>(
+        &self,
+        f: impl FnOnce(&mut dyn Kv) -> Result<R, EngineError>,
+    ) -> Result<R, StoreError> {
+        let mut ov = Overlay::new(&self.tree);
+        let r = f(&mut ov)?;
+        let (batch, _) = ov.into_batch();
+        self.tree.apply_batch(batch)?;
+        Ok(r)
+    }
+
     /// Size of the database on disk, bytes.
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
     }
+}
+
+fn tree_scan(tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<Entry>, EngineError> {
+    tree.scan_prefix(prefix)
+        .map(|r| {
+            r.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .map_err(|e| EngineError::Store(e.to_string()))
+        })
+        .collect()
 }
 
 impl KvRead for Store {
@@ -151,6 +171,9 @@ impl KvRead for Store {
             .get(key)
             .map(|v| v.map(|v| v.to_vec()))
             .map_err(|e| EngineError::Store(e.to_string()))
+    }
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<Entry>, EngineError> {
+        tree_scan(&self.tree, prefix)
     }
 }
 
@@ -190,6 +213,21 @@ impl KvRead for Overlay<'_> {
             .get(key)
             .map(|v| v.map(|v| v.to_vec()))
             .map_err(|e| EngineError::Store(e.to_string()))
+    }
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<Entry>, EngineError> {
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> =
+            tree_scan(self.tree, prefix)?.into_iter().collect();
+        for (k, v) in self
+            .writes
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+        {
+            match v {
+                Some(v) => merged.insert(k.clone(), v.clone()),
+                None => merged.remove(k),
+            };
+        }
+        Ok(merged.into_iter().collect())
     }
 }
 
