@@ -104,29 +104,36 @@ fn fill_from_csv(
     }
     clear_subject(&mut chunk.scratch);
     chunk.errors.clear();
+    // One UTF-8 check for the whole record instead of one per field; a field is then
+    // valid exactly when its bounds fall on character boundaries.
+    let whole = std::str::from_utf8(record.as_slice()).ok();
     for &(col, field) in &layout.columns {
         let value = record.get(col).unwrap_or_default();
-        put(field, value, &mut chunk.scratch, &mut chunk.errors);
+        let text = match (whole, record.range(col)) {
+            (Some(w), Some(r)) => w.get(r),
+            _ => std::str::from_utf8(value).ok(),
+        };
+        match text {
+            Some(t) => put(field, t, &mut chunk.scratch, &mut chunk.errors),
+            None => chunk.errors.push(RowError::new(
+                field.to_string(),
+                code::NOT_UTF8,
+                "not valid UTF-8 (save the export as UTF-8, not as ANSI/Windows-1252)",
+            )),
+        }
     }
     Ok(())
 }
 
-fn put(field: Field, value: &[u8], s: &mut SubjectFields, errors: &mut Vec<RowError>) {
+fn put(field: Field, value: &str, s: &mut SubjectFields, errors: &mut Vec<RowError>) {
     if value.len() > MAX_FIELD_BYTES {
         errors.push(RowError::new(
             field.to_string(),
             code::TOO_LONG,
             "longer than 1000 bytes",
         ));
-        return;
-    }
-    match std::str::from_utf8(value) {
-        Ok(v) => field.slot(s).push_str(v),
-        Err(_) => errors.push(RowError::new(
-            field.to_string(),
-            code::NOT_UTF8,
-            "not valid UTF-8 (save the export as UTF-8, not as ANSI/Windows-1252)",
-        )),
+    } else {
+        field.slot(s).push_str(value);
     }
 }
 
@@ -173,9 +180,7 @@ fn fill_from_json(
     for (k, v) in &object {
         let Some(field) = keys.field(k) else { continue };
         match v {
-            serde_json::Value::String(s) => {
-                put(field, s.as_bytes(), &mut chunk.scratch, &mut chunk.errors)
-            }
+            serde_json::Value::String(s) => put(field, s, &mut chunk.scratch, &mut chunk.errors),
             serde_json::Value::Null => {}
             serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => {
                 field.slot(&mut chunk.scratch).push_str(&n.to_string())

@@ -1,29 +1,26 @@
 //! The batch pipeline: read → normalise and derive (in parallel) → write in input order.
 //!
 //! With one thread everything runs on the calling thread. With more, a reading
-//! thread cuts batches of rows, a pool of workers processes each batch in chunks,
-//! and a writing thread writes the chunks in order; the three stages overlap, and
-//! batches (with their buffers) circulate between them so that steady state
+//! thread cuts batches of rows, worker threads each take whole batches, and a
+//! writing thread writes the finished batches in input order; the stages overlap,
+//! and batches (with their buffers) circulate between them so that steady state
 //! allocates little.
 
 use super::process::{Chunk, Ctx, process_rows};
 use super::reject::{RowError, code, write_reject_json};
 use super::source::{InputBatch, RowReader, Source};
 use crate::pseudonym::{Date, DomainKey};
-use rayon::prelude::*;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, Write};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 
-/// Rows per batch unless told otherwise.
-pub const DEFAULT_BATCH_ROWS: usize = 8192;
+/// Rows per batch unless told otherwise: large enough that handing a batch from
+/// thread to thread costs nothing, small enough to balance the workers.
+pub const DEFAULT_BATCH_ROWS: usize = 2048;
 
-/// Batches in flight between the stages.
-const IN_FLIGHT: usize = 4;
-
-/// Chunks per worker thread in a batch (load balancing within a batch).
-const CHUNKS_PER_THREAD: usize = 4;
+/// Batches in flight per worker thread.
+const IN_FLIGHT_PER_THREAD: usize = 4;
 
 /// How to pseudonymise.
 pub struct Options {
@@ -128,12 +125,18 @@ where
     sink.finish()
 }
 
-/// One batch with its input and the output of each of its chunks.
-struct Batch {
+/// A unit of work: a batch of raw rows and the output made from it.
+struct Unit {
+    /// Position in the input, to write the units back in order.
+    seq: u64,
     input: InputBatch,
-    chunks: Vec<Chunk>,
+    output: Chunk,
 }
 
+/// Reader → workers → writer, without a barrier between batches: each worker takes
+/// the next unread batch as soon as it is free, and the writer puts the finished
+/// batches back in input order. At most `IN_FLIGHT_PER_THREAD × threads + 2`
+/// batches exist; they circulate back to the reader, so memory stays bounded.
 fn run_parallel<'o, W, J, O>(
     ctx: &Ctx,
     reader: &mut RowReader,
@@ -146,72 +149,97 @@ where
     J: Write + Send,
     O: Observer,
 {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("samenloop-worker-{i}"))
-        .build()
-        .map_err(|e| RunError::Internal(format!("cannot start worker threads: {e}")))?;
-    let (free_tx, free_rx) = mpsc::channel::<Box<Batch>>();
-    for _ in 0..IN_FLIGHT {
-        let batch = Batch {
+    let units = IN_FLIGHT_PER_THREAD * threads + 2;
+    let (free_tx, free_rx) = mpsc::channel::<Box<Unit>>();
+    for _ in 0..units {
+        let unit = Unit {
+            seq: 0,
             input: InputBatch::default(),
-            chunks: (0..threads * CHUNKS_PER_THREAD)
-                .map(|_| Chunk::default())
-                .collect(),
+            output: Chunk::default(),
         };
         // The receiver is alive: it is dropped only below.
-        let _ = free_tx.send(Box::new(batch));
+        let _ = free_tx.send(Box::new(unit));
     }
-    let (full_tx, full_rx) = mpsc::sync_channel::<Box<Batch>>(IN_FLIGHT);
-    let (done_tx, done_rx) = mpsc::sync_channel::<Box<Batch>>(IN_FLIGHT);
+    let (work_tx, work_rx) = mpsc::channel::<Box<Unit>>();
+    let work_rx = Mutex::new(work_rx);
+    let (done_tx, done_rx) = mpsc::channel::<Box<Unit>>();
+    let spawn_failed = |what: &str, e: std::io::Error| {
+        RunError::Internal(format!("cannot start the {what} thread: {e}"))
+    };
 
     std::thread::scope(|s| {
         let read = std::thread::Builder::new()
             .name("samenloop-reader".into())
             .spawn_scoped(s, move || -> io::Result<()> {
-                // Stops when a batch comes back empty (end of input) or when the
-                // later stages hang up (they failed).
-                while let Ok(mut b) = free_rx.recv() {
-                    reader.fill(&mut b.input, rows)?;
-                    if b.input.len() == 0 || full_tx.send(b).is_err() {
+                // Stops at the end of the input, or when the writer hangs up (it failed).
+                let mut seq = 0;
+                while let Ok(mut unit) = free_rx.recv() {
+                    reader.fill(&mut unit.input, rows)?;
+                    if unit.input.len() == 0 {
+                        break;
+                    }
+                    unit.seq = seq;
+                    seq += 1;
+                    if work_tx.send(unit).is_err() {
                         break;
                     }
                 }
                 Ok(())
             })
-            .map_err(|e| RunError::Internal(format!("cannot start the reader: {e}")))?;
+            .map_err(|e| spawn_failed("reader", e))?;
+        let mut workers = Vec::with_capacity(threads);
+        for i in 0..threads {
+            let done_tx = done_tx.clone();
+            let work_rx = &work_rx;
+            let worker = std::thread::Builder::new()
+                .name(format!("samenloop-worker-{i}"))
+                .spawn_scoped(s, move || {
+                    loop {
+                        let next = match work_rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(mut unit) = next else { return };
+                        let Unit { input, output, .. } = &mut *unit;
+                        process_rows(ctx, input, 0..input.len(), output);
+                        if done_tx.send(unit).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .map_err(|e| spawn_failed("worker", e))?;
+            workers.push(worker);
+        }
+        drop(done_tx);
         let write = std::thread::Builder::new()
             .name("samenloop-writer".into())
             .spawn_scoped(s, move || -> Result<Sink<'o, W, J, O>, RunError> {
                 let mut sink = sink;
-                for b in done_rx {
-                    for chunk in &b.chunks {
-                        sink.write_chunk(chunk)?;
+                let mut next = 0u64;
+                let mut waiting: BTreeMap<u64, Box<Unit>> = BTreeMap::new();
+                for unit in done_rx {
+                    waiting.insert(unit.seq, unit);
+                    while let Some(unit) = waiting.remove(&next) {
+                        sink.write_chunk(&unit.output)?;
+                        sink.observer.progress(unit.input.consumed);
+                        next += 1;
+                        let _ = free_tx.send(unit);
                     }
-                    sink.observer.progress(b.input.consumed);
-                    let _ = free_tx.send(b);
                 }
-                Ok(sink)
+                if waiting.is_empty() {
+                    Ok(sink)
+                } else {
+                    Err(RunError::Internal("a worker thread stopped early".into()))
+                }
             })
-            .map_err(|e| RunError::Internal(format!("cannot start the writer: {e}")))?;
-        pool.install(|| {
-            for mut b in full_rx {
-                let Batch { input, chunks } = &mut *b;
-                let len = input.len();
-                let per = len.div_ceil(chunks.len()).max(1);
-                chunks.par_iter_mut().enumerate().for_each(|(k, chunk)| {
-                    let range = (k * per).min(len)..((k + 1) * per).min(len);
-                    process_rows(ctx, input, range, chunk);
-                });
-                if done_tx.send(b).is_err() {
-                    break;
-                }
-            }
-            drop(done_tx);
-        });
+            .map_err(|e| spawn_failed("writer", e))?;
         let read = read
             .join()
             .map_err(|_| RunError::Internal("the reader thread failed".into()))?;
+        for w in workers {
+            w.join()
+                .map_err(|_| RunError::Internal("a worker thread failed".into()))?;
+        }
         let sink = write
             .join()
             .map_err(|_| RunError::Internal("the writer thread failed".into()))?;
