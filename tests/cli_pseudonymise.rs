@@ -587,6 +587,23 @@ fn fatal_errors_exit_1_before_any_output() {
         "no partial files"
     );
 
+    // A file without a header row: its first line is never echoed.
+    let headless = dir.path().join("headless.csv");
+    std::fs::write(&headless, "D-1,111222333,Willemijn,Vermeulen,1984-06-15\n").unwrap();
+    let mut args = base(DEV_KEY);
+    args[4] = headless.to_str().unwrap().into();
+    let o = go(args);
+    assert_eq!(o.status.code(), Some(1));
+    let e = one_error_line(&o.stderr);
+    assert!(
+        e.contains("no column for reference") && e.contains("5 columns"),
+        "{e}"
+    );
+    for value in ["D-1", "111222333", "Willemijn", "Vermeulen", "1984-06-15"] {
+        assert!(!e.contains(value), "{e}");
+    }
+    assert!(!out.exists());
+
     // Missing key file.
     let missing = dir.path().join("nope.toml");
     let o = go(base(missing.to_str().unwrap()));

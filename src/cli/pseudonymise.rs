@@ -15,6 +15,9 @@ use std::process::ExitCode;
 /// Rejected rows described one by one on stderr; the rest are only counted.
 const SHOWN_REJECTS: u64 = 50;
 
+/// More worker threads than this are not started, whatever --threads says.
+const MAX_THREADS: usize = 256;
+
 /// Arguments of `samenloop pseudonymise`.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
@@ -193,7 +196,8 @@ fn run_inner(args: Args) -> Result<Summary, Fatal> {
     let threads = args
         .threads
         .or_else(|| std::thread::available_parallelism().ok())
-        .map_or(1, NonZeroUsize::get);
+        .map_or(1, NonZeroUsize::get)
+        .min(MAX_THREADS);
     let bar = input_len
         .filter(|_| io::stderr().is_terminal())
         .map(progress_bar);
