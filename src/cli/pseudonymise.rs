@@ -29,8 +29,10 @@ Canonical fields (FIELD in --map and in a mapping file's [columns] table):
 A column (CSV header or JSON key) named like a field, ignoring case, feeds that field
 unless the field or the column is mapped explicitly. Other columns are ignored.
 
-Every row is written either to the output or to the reject report. Exit status:
-0 all rows pseudonymised, 3 some rows rejected, 1 fatal error, 2 usage error.")]
+Every input row ends up either in the output or among the rejects (described on
+stderr, the first 50 of them, and all in the --rejects report). A row whose reference
+an earlier row already had is rejected (duplicate_reference). Exit status: 0 all rows
+pseudonymised, 3 some rows rejected, 1 fatal error, 2 usage error.")]
 pub struct Args {
     /// Domain key file (K_domain), e.g. keys-example/domain-key.dev.toml.
     #[arg(long, value_name = "PATH")]
