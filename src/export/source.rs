@@ -226,8 +226,18 @@ struct Tee {
     base: u64,
 }
 
+/// Most bytes one batch of CSV records may span. Only an unclosed quote, which makes
+/// the rest of the file one field, comes near; past it the run stops instead of
+/// reading the whole file into memory.
+pub const MAX_CSV_BATCH_BYTES: usize = 256 << 20;
+
 impl Read for Tee {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.buf.len() > MAX_CSV_BATCH_BYTES {
+            return Err(io::Error::other(
+                "a CSV record runs on for more than 256 MiB; is a quote not closed?",
+            ));
+        }
         let n = self.inner.read(out)?;
         self.buf.extend_from_slice(&out[..n]);
         Ok(n)
