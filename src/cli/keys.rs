@@ -4,8 +4,6 @@ use crate::pseudonym::keyfile::{
     KeyFileError, generate_key, read_key_file, render_key_file, write_secret_file,
 };
 use crate::pseudonym::{Date, DomainKey, KeyId};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -40,21 +38,9 @@ fn parse_key_id(s: &str) -> Result<KeyId, String> {
     })
 }
 
-/// The derivation input of a key fingerprint: `"samenloop/v1/fingerprint" || 0x00`.
-pub const FINGERPRINT_INPUT: &[u8] = b"samenloop/v1/fingerprint\x00";
-
-/// A key's fingerprint: the first 8 bytes of `HMAC-SHA256(K, "samenloop/v1/fingerprint" || 0x00)`
-/// as 16 lowercase hexadecimal digits.
-///
-/// Two parties with the same fingerprint hold the same key. The fingerprint
-/// reveals nothing usable about the key, and since no match key is derived from
-/// this input, it cannot be confused with a pseudonym.
+/// A key's fingerprint (spec §6.3); see [`DomainKey::fingerprint`].
 pub fn fingerprint(key: &DomainKey) -> String {
-    #[allow(clippy::expect_used)] // HMAC accepts keys of any length.
-    let mut mac = Hmac::<Sha256>::new_from_slice(key.secret()).expect("any key length");
-    mac.update(FINGERPRINT_INPUT);
-    let tag = mac.finalize().into_bytes();
-    tag[..8].iter().map(|b| format!("{b:02x}")).collect()
+    key.fingerprint()
 }
 
 /// Runs the subcommand.
@@ -108,6 +94,8 @@ fn generate(id: KeyId, out: &Path, comment: &str) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
 
     #[test]
     fn fingerprint_is_hmac_of_the_label() {
