@@ -628,7 +628,7 @@ fn main() {
     let out = json!({
         "spec": "samenloop pseudonymisation v1",
         "about": "Test vectors for spec/pseudonymisation.md. 'today' is the processing date for birth-date checks. Field vectors give {input, output} or {input, error}; subjects give normalised fields, key values, wire keys or errors; links give whether two subjects are the same person under the link rule of section 5.2.",
-        "key": { "key_id": "vectors", "secret_hex": "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f" },
+        "key": { "key_id": "vectors", "secret_hex": "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", "fingerprint": key.fingerprint() },
         "today": today.to_string(),
         "fields": Value::Object(f),
         "derivation": derivation,

@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod export;
 pub mod http;
 pub mod index;
 pub mod pseudonym;

@@ -223,11 +223,7 @@ impl From<crate::index::engine::EngineError> for ApiError {
 /// Turns a serde_json error into the right problem, without echoing input values.
 pub fn json_error(e: &serde_json::Error) -> ApiError {
     use serde_json::error::Category;
-    let msg = e.to_string();
-    let clean = match msg.find(": string \"") {
-        Some(i) => format!("{} at line {} column {}", &msg[..i], e.line(), e.column()),
-        None => msg,
-    };
+    let clean = crate::pseudonym::wire::describe_json_error(e);
     match e.classify() {
         Category::Syntax | Category::Eof | Category::Io => ApiError::MalformedJson(clean),
         Category::Data => ApiError::InvalidBody(clean),

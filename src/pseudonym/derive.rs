@@ -11,6 +11,9 @@ use zeroize::Zeroizing;
 /// The fixed prefix of every derivation input in spec version 1.
 pub const DERIVATION_PREFIX: &[u8] = b"samenloop/v1/";
 
+/// The input of the key fingerprint; `fingerprint` is reserved and never a key kind.
+pub const FINGERPRINT_INPUT: &[u8] = b"samenloop/v1/fingerprint\x00";
+
 /// Length of a pseudonym in bytes.
 pub const PSEUDONYM_LEN: usize = 32;
 
@@ -64,7 +67,11 @@ impl Pseudonym {
     pub fn write_wire(&self, out: &mut String) {
         out.push_str(self.kind.code());
         out.push(':');
-        URL_SAFE_NO_PAD.encode_string(self.bytes, out);
+        let mut buf = [0u8; 43];
+        match URL_SAFE_NO_PAD.encode_slice(self.bytes, &mut buf) {
+            Ok(43) => out.push_str(std::str::from_utf8(&buf).unwrap_or_default()),
+            _ => URL_SAFE_NO_PAD.encode_string(self.bytes, out),
+        }
     }
 
     /// The wire form as a new string.
@@ -142,6 +149,19 @@ impl DomainKey {
     /// The secret bytes (for writing a key file).
     pub fn secret(&self) -> &[u8; 32] {
         &self.secret
+    }
+
+    /// The key's fingerprint (spec §6.3): the first 8 bytes of
+    /// `HMAC-SHA256(K_domain, "samenloop/v1/fingerprint" || 0x00)` as 16 lowercase hex digits.
+    /// Two parties with the same fingerprint hold the same key; it reveals nothing usable.
+    pub fn fingerprint(&self) -> String {
+        #[allow(clippy::expect_used)] // HMAC accepts keys of any length.
+        let mut mac = Hmac::<Sha256>::new_from_slice(&*self.secret).expect("any key length");
+        mac.update(FINGERPRINT_INPUT);
+        mac.finalize().into_bytes()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// Derives the pseudonym of `value` for `kind`.

@@ -130,23 +130,27 @@ pub fn normalise_person(
             err("prefix", r);
         }
     }
-    let (given_text, family_text, given_field, family_field): (String, String, &str, &str) =
-        if f.family_name.trim().is_empty() && !f.full_name.trim().is_empty() {
-            match name::split_full_name(&f.full_name) {
-                Ok((g, fam)) => (g, fam, "full_name", "full_name"),
-                Err(r) => {
-                    err("full_name", r);
-                    (String::new(), String::new(), "full_name", "full_name")
-                }
+    let (given_text, family_text, given_field, family_field): (
+        std::borrow::Cow<'_, str>,
+        std::borrow::Cow<'_, str>,
+        &str,
+        &str,
+    ) = if f.family_name.trim().is_empty() && !f.full_name.trim().is_empty() {
+        match name::split_full_name(&f.full_name) {
+            Ok((g, fam)) => (g.into(), fam.into(), "full_name", "full_name"),
+            Err(r) => {
+                err("full_name", r);
+                ("".into(), "".into(), "full_name", "full_name")
             }
-        } else {
-            (
-                f.given_names.clone(),
-                f.family_name.clone(),
-                "given_names",
-                "family_name",
-            )
-        };
+        }
+    } else {
+        (
+            f.given_names.as_str().into(),
+            f.family_name.as_str().into(),
+            "given_names",
+            "family_name",
+        )
+    };
     match name::given_names(&given_text, &f.initials) {
         Ok(GivenNames { first, initials }) => {
             out.given_name = first;
@@ -165,7 +169,7 @@ pub fn normalise_person(
             Err(r) => err("birth_date", r),
         }
     }
-    if errors.is_empty() && person_key_values(&out).is_empty() {
+    if errors.is_empty() && !has_person_key(&out) {
         errors.push(FieldError::new(
             format!("{field_prefix}person"),
             Reason::InsufficientIdentifiers,
@@ -176,6 +180,43 @@ pub fn normalise_person(
     } else {
         Err(errors)
     }
+}
+
+/// Whether [`person_key_values`] gives at least one key, without forming them.
+fn has_person_key(p: &NormalisedPerson) -> bool {
+    p.bsn.is_some()
+        || p.v_number.is_some()
+        || (p.birth_date.is_some()
+            && !p.family_name_parts.is_empty()
+            && (p.given_name.is_some() || !p.initials.is_empty()))
+}
+
+/// `YYYY-MM-DD` without going through `fmt` (hot path).
+fn date_text(d: Date) -> String {
+    let mut s = String::with_capacity(10);
+    for (v, width) in [
+        (u32::from(d.year), 4u32),
+        (u32::from(d.month), 2),
+        (u32::from(d.day), 2),
+    ] {
+        if !s.is_empty() {
+            s.push('-');
+        }
+        for p in (0..width).rev() {
+            s.push(char::from(b'0' + ((v / 10u32.pow(p)) % 10) as u8));
+        }
+    }
+    s
+}
+
+fn join3(a: &str, b: &str, c: &str) -> String {
+    let mut s = String::with_capacity(a.len() + b.len() + c.len() + 2);
+    s.push_str(a);
+    s.push('|');
+    s.push_str(b);
+    s.push('|');
+    s.push_str(c);
+    s
 }
 
 fn prefix3(s: &str) -> &str {
@@ -198,7 +239,7 @@ pub fn person_key_values(p: &NormalisedPerson) -> Vec<(KeyKind, String)> {
     let Some(date) = p.birth_date else {
         return keys;
     };
-    let d = date.to_string();
+    let d = date_text(date);
     let initial = p
         .initials
         .get(..1)
@@ -207,27 +248,32 @@ pub fn person_key_values(p: &NormalisedPerson) -> Vec<(KeyKind, String)> {
     for f in &p.family_name_parts {
         let pf = phonetic::encode(f);
         if let (Some(g), Some(pg)) = (p.given_name.as_deref(), pg.as_deref()) {
-            keys.push((KeyKind::NameDate, format!("{g}|{f}|{d}")));
-            keys.push((KeyKind::PhoneticDate, format!("{pg}|{pf}|{d}")));
+            keys.push((KeyKind::NameDate, join3(g, f, &d)));
+            keys.push((KeyKind::PhoneticDate, join3(pg, &pf, &d)));
             if f.len() >= 4 {
-                keys.push((KeyKind::FamilyStart, format!("{g}|{}|{d}", prefix3(f))));
-                keys.push((KeyKind::FamilyEnd, format!("{g}|{}|{d}", suffix3(f))));
+                keys.push((KeyKind::FamilyStart, join3(g, prefix3(f), &d)));
+                keys.push((KeyKind::FamilyEnd, join3(g, suffix3(f), &d)));
             }
             if g.len() >= 4 {
-                keys.push((KeyKind::GivenStart, format!("{}|{f}|{d}", prefix3(g))));
-                keys.push((KeyKind::GivenEnd, format!("{}|{f}|{d}", suffix3(g))));
+                keys.push((KeyKind::GivenStart, join3(prefix3(g), f, &d)));
+                keys.push((KeyKind::GivenEnd, join3(suffix3(g), f, &d)));
             }
         }
         if let Some(i) = initial {
-            keys.push((KeyKind::InitialDate, format!("{i}|{pf}|{d}")));
+            keys.push((KeyKind::InitialDate, join3(i, &pf, &d)));
         }
         if p.initials.len() >= 2 {
-            keys.push((KeyKind::AllInitials, format!("{}|{pf}|{d}", p.initials)));
+            keys.push((KeyKind::AllInitials, join3(&p.initials, &pf, &d)));
         }
     }
-    let mut seen = std::collections::HashSet::with_capacity(keys.len());
-    keys.retain(|k| seen.insert(k.clone()));
-    keys
+    // At most 29 keys: a linear scan beats hashing clones; the first occurrence stays.
+    let mut unique: Vec<(KeyKind, String)> = Vec::with_capacity(keys.len());
+    for k in keys {
+        if !unique.contains(&k) {
+            unique.push(k);
+        }
+    }
+    unique
 }
 
 /// Normalises the address of a subject, if it has one.

@@ -67,7 +67,8 @@ pub fn encode(word: &str) -> String {
         let rest = &bytes[i..];
         for (pattern, code, when) in RULES {
             let pat = pattern.as_bytes();
-            if !rest.starts_with(pat) {
+            // Comparing the first byte before the slice keeps this loop free of memcmp calls.
+            if pat[0] != rest[0] || !rest.starts_with(pat) {
                 continue;
             }
             let after = rest.get(pat.len()).copied();

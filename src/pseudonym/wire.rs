@@ -94,14 +94,14 @@ impl SubjectKeys {
     /// Parses and validates one key set from its JSON form.
     pub fn from_json(text: &str) -> Result<SubjectKeys, WireError> {
         let raw: RawKeySet =
-            serde_json::from_str(text).map_err(|e| WireError::Shape(shape_message(&e)))?;
+            serde_json::from_str(text).map_err(|e| WireError::Shape(describe_json_error(&e)))?;
         Self::from_raw(raw)
     }
 
     /// Validates an already parsed JSON value.
     pub fn from_value(v: serde_json::Value) -> Result<SubjectKeys, WireError> {
         let raw: RawKeySet =
-            serde_json::from_value(v).map_err(|e| WireError::Shape(shape_message(&e)))?;
+            serde_json::from_value(v).map_err(|e| WireError::Shape(describe_json_error(&e)))?;
         Self::from_raw(raw)
     }
 
@@ -205,20 +205,35 @@ pub fn push_json_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// A serde error message without the input text (which may hold personal data).
-fn shape_message(e: &serde_json::Error) -> String {
+/// A description of a JSON error that never contains input text: serde's own messages
+/// quote values (`invalid type: integer `111222333``) and unknown member names, either
+/// of which may be personal data.
+pub fn describe_json_error(e: &serde_json::Error) -> String {
     let full = e.to_string();
-    // serde_json appends " at line L column C"; the message itself names fields, not values,
-    // except for "invalid value: string \"...\"" which we cut.
-    match full.find(": string \"") {
-        Some(i) => format!(
-            "{} (at line {} column {})",
-            &full[..i],
-            e.line(),
-            e.column()
-        ),
-        None => full,
-    }
+    let what = if full.starts_with("missing field `") {
+        // Our own member name, not input.
+        full.split(" at line ")
+            .next()
+            .unwrap_or("missing member")
+            .to_string()
+    } else if full.starts_with("unknown field") {
+        "unknown member".to_string()
+    } else if full.starts_with("invalid type") {
+        "a member has the wrong type".to_string()
+    } else if full.starts_with("invalid value") {
+        "a member has an invalid value".to_string()
+    } else if full.starts_with("invalid length") {
+        "a list has the wrong length".to_string()
+    } else if full.starts_with("recursion limit") {
+        "nested too deeply".to_string()
+    } else {
+        match e.classify() {
+            serde_json::error::Category::Eof => "unexpected end of input".to_string(),
+            serde_json::error::Category::Syntax => "not valid JSON".to_string(),
+            _ => "not of the expected shape".to_string(),
+        }
+    };
+    format!("{what} at line {} column {}", e.line(), e.column())
 }
 
 #[cfg(test)]
@@ -267,6 +282,18 @@ mod tests {
             format!(r#"{{"reference":"a","key_id":"k","person":["{bsn}"],"family":[[]]}}"#),
             format!(r#"{{"reference":1,"key_id":"k","person":["{bsn}"]}}"#),
         ];
+        // Error texts never repeat input values or member names.
+        let leaky = [
+            format!(r#"{{"reference":111222333,"key_id":"k","person":["{bsn}"]}}"#),
+            format!(r#"{{"reference":"a","key_id":"k","person":["{bsn}"],"Jansen":1}}"#),
+            r#"{"reference":"a","key_id":["Marieke"],"person":[]}"#.to_string(),
+        ];
+        for c in leaky {
+            let msg = SubjectKeys::from_json(&c).unwrap_err().to_string();
+            for secret in ["111222333", "Jansen", "Marieke"] {
+                assert!(!msg.contains(secret), "{msg}");
+            }
+        }
         for c in cases {
             assert!(SubjectKeys::from_json(&c).is_err(), "{c}");
         }
