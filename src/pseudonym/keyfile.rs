@@ -57,15 +57,8 @@ struct RawKeyFile {
 
 /// Reads and validates a domain key file.
 pub fn read_key_file(path: &Path) -> Result<DomainKey, KeyFileError> {
-    let p = path.display().to_string();
-    let text =
-        Zeroizing::new(
-            std::fs::read_to_string(path).map_err(|source| KeyFileError::Io {
-                path: p.clone(),
-                source,
-            })?,
-        );
-    parse_key_file(&text).map_err(|detail| KeyFileError::Malformed { path: p, detail })
+    let (id, secret) = read_secret_file(path, KEY_FILE_FORMAT)?;
+    Ok(DomainKey::new(id, *secret))
 }
 
 /// Parses the text of a domain key file.

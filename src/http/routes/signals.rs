@@ -445,6 +445,28 @@ pub async fn lookup(
     Ok(HttpResponse::Ok().json(view(&rec, state.now())))
 }
 
+/// Applies `change` to an own signal on the writer, if `still` holds for it there
+/// (the state may have changed since it was read); otherwise `signal-not-active`.
+async fn change_own(
+    state: &State,
+    id: String,
+    now: i64,
+    still: impl Fn(&SignalRecord) -> bool + Send + 'static,
+    change: impl FnOnce(&mut dyn engine::Kv, &SignalRecord) -> Result<SignalRecord, engine::EngineError>
+    + Send
+    + 'static,
+) -> Result<HttpResponse, ApiError> {
+    let updated = state
+        .writer
+        .run(move |kv| match engine::signal_by_public_id(&*kv, &id)? {
+            Some(c) if still(&c) => change(kv, &c).map(Some),
+            _ => Ok(None),
+        })
+        .await?
+        .ok_or(ApiError::SignalNotActive)?;
+    Ok(HttpResponse::Ok().json(view(&updated, now)))
+}
+
 /// `POST /v1/signals/{id}/renew`
 pub async fn renew(
     state: State,
@@ -471,19 +493,14 @@ pub async fn renew(
         None => max,
     };
     let until = now + i64::from(days) * 86_400;
-    let id = rec.public_id.clone();
-    let updated = state
-        .writer
-        .run(move |kv| {
-            let current = engine::signal_by_public_id(&*kv, &id)?;
-            match current {
-                Some(c) if c.is_active(now) => engine::renew(kv, &c, until, now).map(Some),
-                _ => Ok(None),
-            }
-        })
-        .await?
-        .ok_or(ApiError::SignalNotActive)?;
-    Ok(HttpResponse::Ok().json(view(&updated, now)))
+    change_own(
+        &state,
+        rec.public_id,
+        now,
+        move |c| c.is_active(now),
+        move |kv, c| engine::renew(kv, c, until, now),
+    )
+    .await
 }
 
 /// `POST /v1/signals/{id}/withdraw`
@@ -498,19 +515,13 @@ pub async fn withdraw(
     let body: WithdrawBody = read_json(&req, payload, 4096).await?;
     let rec = own(&state, &caller, &path)?;
     let now = state.now();
-    let id = rec.public_id.clone();
-    let updated = state
-        .writer
-        .run(move |kv| {
-            let current = engine::signal_by_public_id(&*kv, &id)?;
-            match current {
-                Some(c) if c.state == SignalState::Active => {
-                    engine::withdraw(kv, &c, body.reason, now).map(Some)
-                }
-                _ => Ok(None),
-            }
-        })
-        .await?
-        .ok_or(ApiError::SignalNotActive)?;
-    Ok(HttpResponse::Ok().json(view(&updated, now)))
+    let reason = body.reason;
+    change_own(
+        &state,
+        rec.public_id,
+        now,
+        |c| c.state == SignalState::Active,
+        move |kv, c| engine::withdraw(kv, c, reason, now),
+    )
+    .await
 }
