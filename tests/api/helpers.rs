@@ -93,6 +93,9 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
 impl TestApp {
     /// Stops the server gracefully and starts it again on the same database.
     pub async fn restart(&mut self) {
+        // Idle keep-alive connections would hold the graceful stop open until its timeout.
+        self.client = client();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         self.handle.stop(true).await;
         if let Some(t) = self.thread.take() {
             t.join().unwrap();
