@@ -19,8 +19,6 @@ enum Command {
     Serve(cli::serve::Args),
     /// Post key sets from `pseudonymise` to a server in batches, idempotent by reference.
     Submit(cli::submit::Args),
-    /// Drive a running server over HTTPS with a realistic load and report throughput and latency.
-    Load(cli::load::Args),
     /// Mint a development token (uses a private key named in the configuration).
     Token(cli::token::Args),
     /// Turn a partner's CSV or JSON Lines export into match-key sets (spec/pseudonymisation.md).
@@ -40,7 +38,6 @@ fn main() -> ExitCode {
         Command::Serve(args) => cli::serve::run(args),
         Command::Token(args) => cli::token::run(args),
         Command::Submit(args) => cli::submit::run(args),
-        Command::Load(args) => cli::load::run(args),
         Command::Pseudonymise(args) => cli::pseudonymise::run(args),
         Command::Keys(cmd) => cli::keys::run(cmd),
         Command::Synth(args) => cli::synth::run(args),
