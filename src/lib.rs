@@ -9,4 +9,5 @@
 pub mod cli;
 pub mod export;
 pub mod pseudonym;
+pub mod quality;
 pub mod synth;
