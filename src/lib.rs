@@ -12,4 +12,6 @@ pub mod export;
 pub mod http;
 pub mod index;
 pub mod pseudonym;
+pub mod quality;
 pub mod store;
+pub mod synth;
