@@ -281,7 +281,10 @@ struct Rec {
     export: u16,
     person: u32,
     noise: NoiseSet,
+    /// Whether the record carries a valid BSN (for a rejected record: any BSN text).
     has_bsn: bool,
+    /// The record could not be normalised: it has no keys and all its pairs are missed.
+    rejected: bool,
     person_keys: Vec<Pseudonym>,
     household_keys: Vec<Pseudonym>,
 }
@@ -315,8 +318,6 @@ pub fn evaluate(
         .collect();
     let mut kind_counts = [0u64; KeyKind::ALL.len()];
     let (mut n_person, mut n_household, mut n_family) = (0u64, 0u64, 0u64);
-    // Index of each accepted record in `recs`, per flat position.
-    let mut rejected_truth: Vec<(u16, u32)> = Vec::new();
     for (&(e, i), result) in flat.iter().zip(results) {
         let truth = exports[e as usize].truth[i];
         match result {
@@ -337,13 +338,23 @@ pub fn evaluate(
                     person: truth.person,
                     noise: truth.noise,
                     has_bsn,
+                    rejected: false,
                     person_keys: keys.person,
                     household_keys: keys.household,
                 });
             }
             Err(errors) => {
                 export_summaries[e as usize].rejected += 1;
-                rejected_truth.push((e, truth.person));
+                recs.push(Rec {
+                    at: (e, i),
+                    export: e,
+                    person: truth.person,
+                    noise: truth.noise,
+                    has_bsn: !exports[e as usize].records[i].person.bsn.trim().is_empty(),
+                    rejected: true,
+                    person_keys: Vec::new(),
+                    household_keys: Vec::new(),
+                });
                 for fe in errors {
                     *reject_counts
                         .entry(format!("{}: {}", fe.field, fe.reason.code()))
@@ -486,33 +497,10 @@ pub fn evaluate(
         }
         start = end;
     }
-    // Pairs lost because a record was rejected count as misses of their own kind.
-    let mut rejected_pairs = 0u64;
-    if !rejected_truth.is_empty() {
-        let mut exports_of: HashMap<u32, Vec<u16>> = HashMap::new();
-        for r in &recs {
-            exports_of.entry(r.person).or_default().push(r.export);
-        }
-        for (i, &(e, person)) in rejected_truth.iter().enumerate() {
-            let others = exports_of
-                .get(&person)
-                .map_or(0, |v| v.iter().filter(|&&x| x != e).count() as u64);
-            let earlier = rejected_truth[..i]
-                .iter()
-                .filter(|(x, p)| *p == person && *x != e)
-                .count() as u64;
-            rejected_pairs += others + earlier;
-        }
-    }
-
-    let entity = entity_figures(
-        &recs,
-        &links,
-        class_true.iter().sum::<u64>() + rejected_pairs,
-    );
+    let entity = entity_figures(&recs, &links, class_true.iter().sum::<u64>());
     let t_decide = t2.elapsed().as_secs_f64();
 
-    let total_true: u64 = class_true.iter().sum::<u64>() + rejected_pairs;
+    let total_true: u64 = class_true.iter().sum::<u64>();
     let total_linked: u64 = class_linked.iter().sum();
     let total_misses = total_true - total_linked;
     let ratio = |n: u64, d: u64| if d == 0 { 1.0 } else { n as f64 / d as f64 };
@@ -545,7 +533,7 @@ pub fn evaluate(
             ok: r.recall >= r.class.floor(),
         });
     }
-    let accepted = recs.len() as u64;
+    let accepted = recs.iter().filter(|r| !r.rejected).count() as u64;
     let records = flat.len() as u64;
     let per_record = |n: u64| ratio(n, accepted.max(1));
     let mut noise_records: BTreeMap<Noise, u64> = BTreeMap::new();
@@ -575,7 +563,7 @@ pub fn evaluate(
         })
         .collect();
     miss_rate.sort_by(|a, b| b.share.total_cmp(&a.share).then(a.label.cmp(&b.label)));
-    let mut misses_by_class: Vec<Count> = BsnClass::ALL
+    let misses_by_class: Vec<Count> = BsnClass::ALL
         .iter()
         .map(|&c| {
             let m = class_true[c as usize] - class_linked[c as usize];
@@ -586,13 +574,6 @@ pub fn evaluate(
             }
         })
         .collect();
-    if rejected_pairs > 0 {
-        misses_by_class.push(Count {
-            label: "a record was rejected".into(),
-            count: rejected_pairs,
-            share: ratio(rejected_pairs, total_misses.max(1)),
-        });
-    }
     let passed = floors.iter().all(|f| f.ok);
     let with_bsn_true = class_true[0] + class_true[1];
     Report {
@@ -711,6 +692,9 @@ fn fingerprint(p: &Pseudonym) -> u64 {
 
 /// Which kinds of key two records share, e.g. "in+ai+adr"; "none" if nothing.
 fn shared_kinds(a: &Rec, b: &Rec) -> String {
+    if a.rejected || b.rejected {
+        return "a record was rejected".to_string();
+    }
     let mut kinds: Vec<&str> = Vec::new();
     for k in KeyKind::ALL {
         let (ak, bk): (&[Pseudonym], &[Pseudonym]) = if k.is_person() {
@@ -1119,6 +1103,113 @@ mod tests {
         ];
         assert_eq!(cross_pairs(items.into_iter()), (5, 3));
         assert_eq!(cross_pairs(std::iter::empty()), (0, 0));
+    }
+
+    fn record(
+        reference: &str,
+        bsn: &str,
+        given: &str,
+        family: &str,
+        born: &str,
+        pc: &str,
+    ) -> crate::pseudonym::SubjectFields {
+        crate::pseudonym::SubjectFields {
+            reference: reference.into(),
+            person: crate::pseudonym::PersonFields {
+                bsn: bsn.into(),
+                given_names: given.into(),
+                family_name: family.into(),
+                birth_date: born.into(),
+                ..Default::default()
+            },
+            postcode: pc.into(),
+            house_number: "1".into(),
+            ..Default::default()
+        }
+    }
+
+    fn export(name: &str, records: Vec<(crate::pseudonym::SubjectFields, u32)>) -> PartnerExport {
+        PartnerExport {
+            name: name.into(),
+            profile: 0,
+            truth: records
+                .iter()
+                .map(|(_, p)| crate::synth::RecordTruth {
+                    person: *p,
+                    noise: NoiseSet::EMPTY,
+                })
+                .collect(),
+            records: records.into_iter().map(|(r, _)| r).collect(),
+            csv: String::new(),
+            mapping: String::new(),
+        }
+    }
+
+    #[test]
+    fn accounting_of_links_misses_false_links_and_rejects() {
+        let a = export(
+            "a",
+            vec![
+                (
+                    record("a1", "111222333", "Jan", "de Vries", "1980-01-01", "1234AB"),
+                    1,
+                ),
+                // Person 2 with an impossible date: rejected, so its pair is missed.
+                (
+                    record("a2", "123456782", "Piet", "Bos", "1980-02-30", "1234AC"),
+                    2,
+                ),
+            ],
+        );
+        let b = export(
+            "b",
+            vec![
+                (
+                    record("b1", "111222333", "Jan", "Vries", "01-01-1980", "1234 AB"),
+                    1,
+                ),
+                (
+                    record("b2", "123456782", "Piet", "Bos", "1980-02-03", "1234AC"),
+                    2,
+                ),
+                // Person 3: a namesake born the same day, without BSN, elsewhere.
+                (
+                    record("b3", "", "Jan", "de Vries", "1980-01-01", "9999ZZ"),
+                    3,
+                ),
+            ],
+        );
+        let kin: HashMap<u32, Kin> = (1..=3)
+            .map(|p| {
+                (
+                    p,
+                    Kin {
+                        household: p,
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect();
+        let opts = Options {
+            key: DomainKey::new(crate::pseudonym::KeyId::parse("t").unwrap(), [1; 32]),
+            today: crate::synth::REFERENCE_DATE,
+            threads: 1,
+            examples: 5,
+        };
+        let r = evaluate(&[a, b], &kin, Some(3), &opts);
+        assert_eq!((r.records, r.rejected), (5, 1));
+        assert_eq!(r.rejects[0].label, "birth_date: date_impossible");
+        let both = &r.recall[BsnClass::Both as usize];
+        assert_eq!((both.true_pairs, both.linked), (2, 1));
+        assert_eq!(r.recall[BsnClass::One as usize].true_pairs, 0);
+        assert_eq!((r.predicted_links, r.false_links), (2, 1));
+        assert!((r.precision - 0.5).abs() < 1e-12);
+        assert_eq!(r.false_links_by_relation[0].label, "unrelated");
+        assert_eq!(r.misses_by_shared_keys[0].label, "a record was rejected");
+        assert_eq!(r.example_false_links.len(), 1);
+        assert!(!r.passed);
+        assert_eq!(r.entity.pairs, 2);
+        assert_eq!(r.entity.largest, 3);
     }
 
     #[test]
