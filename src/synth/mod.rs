@@ -372,6 +372,9 @@ mod tests {
                 if t.noise.contains(Noise::NoAddress) {
                     assert!(rec.postcode.is_empty());
                 }
+                if t.noise.contains(Noise::BsnZerosLost) {
+                    assert!(rec.person.bsn.len() < 9 && !rec.person.bsn.starts_with('0'));
+                }
             }
         }
     }

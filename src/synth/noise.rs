@@ -45,11 +45,13 @@ pub enum Noise {
     Moved,
     /// No address at all.
     NoAddress,
+    /// The BSN lost its leading zeros (a spreadsheet read it as a number).
+    BsnZerosLost,
 }
 
 impl Noise {
     /// Every kind, in report order.
-    pub const ALL: [Noise; 15] = [
+    pub const ALL: [Noise; 16] = [
         Noise::TypoGiven,
         Noise::TypoFamily,
         Noise::DateError,
@@ -65,6 +67,7 @@ impl Noise {
         Noise::UpperCase,
         Noise::Moved,
         Noise::NoAddress,
+        Noise::BsnZerosLost,
     ];
 
     /// The label used in reports and in truth.csv.
@@ -85,6 +88,7 @@ impl Noise {
             Noise::UpperCase => "upper_case",
             Noise::Moved => "moved",
             Noise::NoAddress => "no_address",
+            Noise::BsnZerosLost => "bsn_zeros_lost",
         }
     }
 

@@ -94,6 +94,17 @@ pub enum AdditionStyle {
     Inline,
 }
 
+/// How a partner writes BSNs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BsnStyle {
+    /// Nine digits.
+    Plain,
+    /// As a number: a spreadsheet drops the leading zeros ("012345672" → "12345672").
+    Number,
+    /// With dots: "0123.45.672".
+    Dotted,
+}
+
 /// A partner's system: formats, columns and partner-specific noise rates.
 #[derive(Debug, Clone)]
 pub struct Profile {
@@ -123,6 +134,8 @@ pub struct Profile {
     pub ascii_only: bool,
     /// Postcodes written "1234 AB" (else "1234AB").
     pub postcode_space: bool,
+    /// BSN notation.
+    pub bsn_style: BsnStyle,
     /// Share of records of people with a BSN that lack it.
     pub missing_bsn: f64,
     /// Share of records with initials only.
@@ -157,6 +170,7 @@ pub const PROFILES: [Profile; 5] = [
         upper_family: false,
         ascii_only: false,
         postcode_space: true,
+        bsn_style: BsnStyle::Plain,
         missing_bsn: 0.02,
         initials_only: 0.03,
         usage_name: 0.5,
@@ -186,6 +200,7 @@ pub const PROFILES: [Profile; 5] = [
         upper_family: false,
         ascii_only: true,
         postcode_space: false,
+        bsn_style: BsnStyle::Number,
         missing_bsn: 0.70,
         initials_only: 0.25,
         usage_name: 0.9,
@@ -215,6 +230,7 @@ pub const PROFILES: [Profile; 5] = [
         upper_family: false,
         ascii_only: false,
         postcode_space: false,
+        bsn_style: BsnStyle::Dotted,
         missing_bsn: 0.03,
         initials_only: 0.02,
         usage_name: 0.5,
@@ -251,6 +267,7 @@ pub const PROFILES: [Profile; 5] = [
         upper_family: true,
         ascii_only: false,
         postcode_space: true,
+        bsn_style: BsnStyle::Plain,
         missing_bsn: 0.10,
         initials_only: 0.03,
         usage_name: 0.2,
@@ -279,6 +296,7 @@ pub const PROFILES: [Profile; 5] = [
         upper_family: false,
         ascii_only: false,
         postcode_space: false,
+        bsn_style: BsnStyle::Plain,
         missing_bsn: 0.08,
         initials_only: 0.05,
         usage_name: 0.7,
@@ -552,11 +570,14 @@ fn written(
         if rng.chance(profile.missing_bsn) {
             noise.insert(Noise::MissingBsn);
         } else {
-            w.bsn = match profile.reference_prefix {
-                // Spreadsheet exports lose a leading zero; another system writes dots.
-                "REL" => bsn.trim_start_matches('0').to_string(),
-                "JZ/" => format!("{}.{}.{}", &bsn[..4], &bsn[4..6], &bsn[6..]),
-                _ => bsn.clone(),
+            w.bsn = match profile.bsn_style {
+                BsnStyle::Plain => bsn.clone(),
+                BsnStyle::Number if bsn.starts_with('0') => {
+                    noise.insert(Noise::BsnZerosLost);
+                    bsn.trim_start_matches('0').to_string()
+                }
+                BsnStyle::Number => bsn.clone(),
+                BsnStyle::Dotted => format!("{}.{}.{}", &bsn[..4], &bsn[4..6], &bsn[6..]),
             };
         }
     }
