@@ -1,4 +1,5 @@
-//! Cost of matching one new signal against a store of N signals (sled, no flush).
+//! Cost of matching one new signal against a store of N signals (sled, no flush), and
+//! the time to rebuild the in-memory posting lists when a store of N signals opens.
 //!
 //! `cargo bench --bench matching` runs N = 10,000 and 100,000; set
 //! `SAMENLOOP_BENCH_SIZES=10000,100000,1000000` for the full curve (prefilling a
@@ -87,6 +88,18 @@ fn policy() -> Policy {
     }
 }
 
+/// Resident memory of this process, MB (Linux; 0 elsewhere).
+fn rss_mb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024)
+}
+
 fn bench(c: &mut Criterion) {
     let sizes: Vec<u64> = std::env::var("SAMENLOOP_BENCH_SIZES")
         .ok()
@@ -97,7 +110,7 @@ fn bench(c: &mut Criterion) {
     group.sample_size(50);
     for n in sizes {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), 256).unwrap();
+        let store = Store::open(dir.path(), 256, &policy, 1_000).unwrap();
         let mut ids = Ids(0);
         let started = std::time::Instant::now();
         for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
@@ -117,6 +130,19 @@ fn bench(c: &mut Criterion) {
             "prefill: {n} signals in batches of 1000 in {secs:.1} s = {:.0} signals/s (disk {} MB)",
             n as f64 / secs,
             store.size_on_disk() / 1_000_000
+        );
+        // Reopen: the posting lists are rebuilt from the signal records.
+        drop(store);
+        let store = Store::open(dir.path(), 256, &policy, 1_000).unwrap();
+        let stats = store.posting_stats();
+        let load = |v: &std::sync::atomic::AtomicU64| v.load(std::sync::atomic::Ordering::Relaxed);
+        eprintln!(
+            "reopen: posting lists of {} signals rebuilt in {} ms: {} keys, {} postings; process RSS {} MB",
+            load(&stats.rebuilt_from),
+            load(&stats.rebuild_ms),
+            load(&stats.keys),
+            load(&stats.postings),
+            rss_mb()
         );
         let mut next = n;
         group.bench_function(format!("no_match_N={n}"), |b| {

@@ -137,7 +137,7 @@ impl Application {
         std::fs::create_dir_all(&data_dir).map_err(|e| {
             StartError::Setup(format!("server.data_dir {}: {e}", data_dir.display()))
         })?;
-        let store = Store::open(&data_dir, cfg.server.cache_mib)?;
+        let store = Store::open(&data_dir, cfg.server.cache_mib, &policy, clock())?;
         let (writer, writer_thread) = Writer::start(store.clone())?;
         let addr = cfg.server.listen.to_string();
         let listener = TcpListener::bind(cfg.server.listen).map_err(|source| StartError::Bind {

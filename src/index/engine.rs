@@ -12,7 +12,6 @@
 //! | `s` | signal id | [`SignalRecord`] (binary, see `SignalRecord::encode`) |
 //! | `i` | public signal id | signal id |
 //! | `r` | org 0 network 0 reference | signal id |
-//! | `k` | P2 (32 bytes), signal id | posting: kind, role, validity end |
 //! | `e` | entity id | [`EntityRecord`] JSON — only once an entity has two or more signals |
 //! | `h` | household id | [`HouseholdRecord`] JSON — only once it has two or more entities |
 //! | `m` | match id | [`MatchRecord`] JSON |
@@ -23,9 +22,12 @@
 //!
 //! Entity and household ids share the signal-id space: a signal that links to nothing
 //! is its own entity and household (id = its signal id) and costs no extra records.
-//! Adding a signal to a key is a blind insert; nothing is read and rewritten.
+//! The posting lists (which signals hold a key) are not in this keyspace: they are
+//! derived from the signal records and kept in memory (see [`super::postings`]); the
+//! [`Kv`] view gives the engine the lists with the request's own changes.
 
 use super::model::*;
+use super::postings::PostingIndex;
 use crate::pseudonym::{KeyKind, Strength};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -57,6 +59,12 @@ pub trait Kv: KvRead {
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>);
     /// Removes a value.
     fn remove(&mut self, key: Vec<u8>);
+    /// The postings of a key, the request's own changes included, oldest first.
+    fn postings(&self, p2: &[u8; 32]) -> Vec<Posting>;
+    /// Adds a signal's posting to a key (replacing one the signal had there).
+    fn add_posting(&mut self, p2: &[u8; 32], posting: Posting);
+    /// Removes a signal's posting from a key.
+    fn remove_posting(&mut self, p2: &[u8; 32], signal: SignalId);
 }
 
 /// Source of unguessable public ids.
@@ -167,17 +175,6 @@ pub fn reference_key(org: &str, network: &str, reference: &str) -> Vec<u8> {
         b'r',
         &[org.as_bytes(), network.as_bytes(), reference.as_bytes()],
     )
-}
-fn postings_prefix(p2: &[u8; 32]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(41);
-    k.push(b'k');
-    k.extend_from_slice(p2);
-    k
-}
-fn posting_key(p2: &[u8; 32], sid: SignalId) -> Vec<u8> {
-    let mut k = postings_prefix(p2);
-    k.extend_from_slice(&sid.to_be_bytes());
-    k
 }
 fn entity_key(id: u64) -> Vec<u8> {
     key(b'e', &[&id.to_be_bytes()])
@@ -384,24 +381,61 @@ const ADDRESS_KIND: u8 = KeyKind::Address as u8;
 
 /// The live postings of a key, or `None` when the key is too common to link.
 fn postings(
-    kv: &dyn KvRead,
+    kv: &dyn Kv,
     policy: &Policy,
     p2: &[u8; 32],
     now: i64,
     fx: &mut Effects,
 ) -> Result<Option<Vec<Posting>>, EngineError> {
-    let mut live = Vec::new();
-    for (k, v) in kv.scan_prefix(&postings_prefix(p2))? {
-        let p = Posting::decode(&k, &v).ok_or(EngineError::Corrupt('k'))?;
-        if p.valid_at(now) {
-            live.push(p);
-        }
-    }
+    let mut live = kv.postings(p2);
+    live.retain(|p| p.valid_at(now));
     if live.len() >= policy.max_postings_per_key {
         fx.saturated_keys += 1;
         return Ok(None);
     }
     Ok(Some(live))
+}
+
+/// Adds the postings of a stored signal to an index being rebuilt, by the rule
+/// [`submit`] follows: active signals only, no excluded addresses, and no key that
+/// already holds `max_postings_per_key` live postings. Call it in signal-id order.
+///
+/// The cap is applied afresh: a key that was full when a signal came, and has since
+/// fallen below the cap by withdrawals or expiry, takes that signal back (in id order).
+/// Exclusions are also taken from the policy in force, so a newly excluded address
+/// stops linking from the next start on.
+pub fn index_signal(index: &mut PostingIndex, rec: &SignalRecord, policy: &Policy, now: i64) {
+    if rec.state != SignalState::Active {
+        return;
+    }
+    let until_min = until_minutes(rec.valid_until);
+    let roles = rec
+        .person
+        .iter()
+        .map(|k| (k, Role::Person))
+        .chain(rec.household.iter().map(|k| (k, Role::Household)))
+        .chain(rec.family.iter().flatten().map(|k| (k, Role::Family)));
+    for (k, role) in roles {
+        if role == Role::Household && policy.excluded_addresses.contains(&k.p2) {
+            continue;
+        }
+        let live = index.get(&k.p2).iter().filter(|p| p.valid_at(now)).count();
+        if live < policy.max_postings_per_key {
+            index.add(
+                &k.p2,
+                Posting {
+                    signal: rec.id,
+                    kind: k.kind,
+                    role,
+                    until_min,
+                },
+            );
+        }
+    }
+}
+
+fn until_minutes(valid_until: i64) -> u32 {
+    u32::try_from(valid_until.div_euclid(60)).unwrap_or(u32::MAX)
 }
 
 /// Stores a new signal and updates entities, households, matches and the outbox.
@@ -428,7 +462,7 @@ pub fn submit(
     }
     let sid = next_id(kv, "signal")?;
     let public = public_id(ids, "sig_");
-    let until_min = u32::try_from(new.valid_until.div_euclid(60)).unwrap_or(u32::MAX);
+    let until_min = until_minutes(new.valid_until);
 
     // 1. Look up every key once; collect the evidence per stored signal.
     let mut person_ev: HashMap<SignalId, Evidence> = HashMap::new();
@@ -541,7 +575,7 @@ pub fn submit(
         family: new.family,
     };
     for (p2, posting) in &writes {
-        kv.put(posting_key(p2, sid), posting.value().to_vec());
+        kv.add_posting(p2, *posting);
     }
     kv.put(public_key(&public), sid.to_be_bytes().to_vec());
     kv.put(rk, sid.to_be_bytes().to_vec());
@@ -925,7 +959,7 @@ pub fn withdraw(
         .chain(rec.household.iter())
         .chain(rec.family.iter().flatten())
     {
-        kv.remove(posting_key(&k.p2, rec.id));
+        kv.remove_posting(&k.p2, rec.id);
     }
     rec.state = SignalState::Withdrawn { reason, at: now };
     put_signal(kv, &rec);
@@ -943,19 +977,17 @@ pub fn renew(
     let mut rec = rec.clone();
     rec.valid_until = valid_until;
     rec.renewed_at = Some(now);
-    let until_min = u32::try_from(valid_until.div_euclid(60)).unwrap_or(u32::MAX);
+    let until_min = until_minutes(valid_until);
     for k in rec
         .person
         .iter()
         .chain(rec.household.iter())
         .chain(rec.family.iter().flatten())
     {
-        let pk = posting_key(&k.p2, rec.id);
-        if let Some(v) = kv.get(&pk)? {
-            if let Some(mut p) = Posting::decode(&pk, &v) {
-                p.until_min = until_min;
-                kv.put(pk, p.value().to_vec());
-            }
+        let own = kv.postings(&k.p2).into_iter().find(|p| p.signal == rec.id);
+        if let Some(mut p) = own {
+            p.until_min = until_min;
+            kv.add_posting(&k.p2, p);
         }
     }
     put_signal(kv, &rec);
@@ -983,7 +1015,7 @@ mod tests {
     use super::*;
 
     #[derive(Default)]
-    struct Mem(BTreeMap<Vec<u8>, Vec<u8>>);
+    struct Mem(BTreeMap<Vec<u8>, Vec<u8>>, PostingIndex);
     impl KvRead for Mem {
         fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
             Ok(self.0.get(key).cloned())
@@ -1003,6 +1035,15 @@ mod tests {
         }
         fn remove(&mut self, key: Vec<u8>) {
             self.0.remove(&key);
+        }
+        fn postings(&self, p2: &[u8; 32]) -> Vec<Posting> {
+            self.1.get(p2).to_vec()
+        }
+        fn add_posting(&mut self, p2: &[u8; 32], posting: Posting) {
+            self.1.add(p2, posting);
+        }
+        fn remove_posting(&mut self, p2: &[u8; 32], signal: SignalId) {
+            self.1.remove(p2, signal);
         }
     }
     struct Counter(u128);
@@ -1241,8 +1282,11 @@ mod tests {
             .saturated_keys;
         }
         assert_eq!(saturated, 6, "the key stops linking once 4 signals hold it");
-        let list = kv.scan_prefix(&postings_prefix(&[7; 32])).unwrap();
-        assert_eq!(list.len(), 4, "and no further postings are added to it");
+        assert_eq!(
+            kv.postings(&[7; 32]).len(),
+            4,
+            "and no further postings are added to it"
+        );
 
         let mut p = policy();
         p.max_component_signals = 3;
@@ -1349,5 +1393,59 @@ mod tests {
             submit(&mut kv, &p, other, 12, &mut Counter(9), &mut fx).unwrap(),
             SubmitOutcome::Conflict { public_id }
         );
+    }
+
+    #[test]
+    fn rebuilt_postings_equal_those_submissions_left() {
+        let mut p = policy();
+        p.max_postings_per_key = 3;
+        p.excluded_addresses.insert([200; 32]);
+        let mut kv = Mem::default();
+        for i in 0..8u8 {
+            let household = vec![k(KeyKind::Address, 200), k(KeyKind::Address, 150 + i % 4)];
+            run(
+                &mut kv,
+                &p,
+                sig(
+                    &format!("o{}", i % 3),
+                    &format!("r{i}"),
+                    vec![k(KeyKind::Bsn, 1 + i % 4), k(KeyKind::NameDate, 7)],
+                    household,
+                ),
+                10,
+            );
+        }
+        let first = signal_by_id(&kv, 1).unwrap().unwrap();
+        withdraw(&mut kv, &first, WithdrawReason::ConcernOver, 11).unwrap();
+        let second = signal_by_id(&kv, 2).unwrap().unwrap();
+        renew(&mut kv, &second, 2_000_000, 11).unwrap();
+
+        let mut rebuilt = PostingIndex::new();
+        for (key, v) in kv.scan_prefix(b"s").unwrap() {
+            assert_eq!(key.len(), 9);
+            index_signal(&mut rebuilt, &SignalRecord::decode(&v).unwrap(), &p, 11);
+        }
+        for b in [1, 2, 3, 4, 150, 151, 152, 153, 200] {
+            let mut want = kv.postings(&[b; 32]);
+            let mut got = rebuilt.get(&[b; 32]).to_vec();
+            want.sort_by_key(|p| p.signal);
+            got.sort_by_key(|p| p.signal);
+            assert_eq!(got, want, "postings of key {b}");
+        }
+        assert!(rebuilt.get(&[200; 32]).is_empty(), "excluded address");
+        // Key 7 was full (1, 2, 3) when signal 4 came; the withdrawal of 1 freed a place.
+        // Live, 4 stays out; the rebuild applies the cap afresh, in signal-id order.
+        let held: Vec<SignalId> = kv.postings(&[7; 32]).iter().map(|p| p.signal).collect();
+        assert_eq!(held, vec![2, 3]);
+        let held: Vec<SignalId> = rebuilt.get(&[7; 32]).iter().map(|p| p.signal).collect();
+        assert_eq!(held, vec![2, 3, 4], "capped, in id order");
+        assert!(
+            rebuilt
+                .get(&[2; 32])
+                .iter()
+                .any(|p| p.signal == 2 && p.until_min == until_minutes(2_000_000)),
+            "renewal is in the record"
+        );
+        assert_eq!(rebuilt.postings(), kv.1.postings() + 1);
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod engine;
 pub mod model;
+pub mod postings;
 
 use crate::pseudonym::Pseudonym;
 use zeroize::Zeroizing;

@@ -221,8 +221,7 @@ pub enum Role {
     Family = 2,
 }
 
-/// One posting: the key `k || P2 || signal id` holds `kind, role, until` (6 bytes),
-/// so adding a signal to a key is a blind insert and removing it a blind delete.
+/// One posting: a signal holds a key, in a role, until a time (see [`super::postings`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Posting {
     /// The signal.
@@ -236,28 +235,6 @@ pub struct Posting {
 }
 
 impl Posting {
-    /// The stored value.
-    pub fn value(&self) -> [u8; 6] {
-        let u = self.until_min.to_be_bytes();
-        [self.kind, self.role as u8, u[0], u[1], u[2], u[3]]
-    }
-
-    /// Decodes a posting from the signal id (the key's last 8 bytes) and the value.
-    pub fn decode(key: &[u8], value: &[u8]) -> Option<Posting> {
-        let id: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
-        let v: [u8; 6] = value.try_into().ok()?;
-        Some(Posting {
-            signal: u64::from_be_bytes(id),
-            kind: v[0],
-            role: match v[1] {
-                0 => Role::Person,
-                1 => Role::Household,
-                _ => Role::Family,
-            },
-            until_min: u32::from_be_bytes([v[2], v[3], v[4], v[5]]),
-        })
-    }
-
     /// Whether the posting's signal is still valid at `now`.
     pub fn valid_at(&self, now: i64) -> bool {
         i64::from(self.until_min) * 60 > now
@@ -531,14 +508,5 @@ mod tests {
         let mut wrong_version = bytes.clone();
         wrong_version[0] = 9;
         assert_eq!(SignalRecord::decode(&wrong_version), None);
-        let p = Posting {
-            signal: 99,
-            kind: 3,
-            role: Role::Family,
-            until_min: 1234,
-        };
-        let mut key = vec![b'k'; 33];
-        key.extend_from_slice(&99u64.to_be_bytes());
-        assert_eq!(Posting::decode(&key, &p.value()), Some(p));
     }
 }

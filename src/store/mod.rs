@@ -5,12 +5,17 @@
 //! [`Overlay`] and applied as one atomic sled batch; after a group of requests the
 //! database is flushed (fsync) and only then are the requests answered, so a 2xx always
 //! means the data is durable ("group commit"). Reads go to the tree directly.
+//!
+//! The posting lists live in memory beside the tree ([`PostingIndex`]): they are rebuilt
+//! from the signal records when the store opens, and a request's posting changes are
+//! applied to them only after its batch is in the tree, so they never run ahead of it.
 
-use crate::index::engine::{EngineError, Entry, Kv, KvRead};
+use crate::index::engine::{EngineError, Entry, Kv, KvRead, Policy, index_signal};
+use crate::index::model::{Posting, SignalId, SignalRecord};
+use crate::index::postings::{PostingDelta, PostingIndex};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 
 /// A storage failure.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -38,11 +43,33 @@ impl From<EngineError> for StoreError {
     }
 }
 
-/// The sled database with the index tree.
+/// The sled database with the index tree, and the posting lists derived from it.
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
     tree: sled::Tree,
+    postings: Arc<Mutex<PostingIndex>>,
+    stats: Arc<PostingStats>,
+}
+
+/// Size of the in-memory posting lists (for /metrics), updated after every write.
+#[derive(Debug, Default)]
+pub struct PostingStats {
+    /// Keys with at least one posting.
+    pub keys: AtomicU64,
+    /// Postings.
+    pub postings: AtomicU64,
+    /// Signal records read when the store was opened.
+    pub rebuilt_from: AtomicU64,
+    /// Milliseconds the rebuild took.
+    pub rebuild_ms: AtomicU64,
+}
+
+impl PostingStats {
+    fn update(&self, index: &PostingIndex) {
+        self.keys.store(index.keys(), Ordering::Relaxed);
+        self.postings.store(index.postings(), Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -52,15 +79,54 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (or creates) the database in `dir`.
-    pub fn open(dir: &std::path::Path, cache_mib: u64) -> Result<Store, StoreError> {
+    /// Opens (or creates) the database in `dir` and rebuilds the posting lists from its
+    /// signal records under `policy` (the same rule a submission follows) at time `now`.
+    pub fn open(
+        dir: &std::path::Path,
+        cache_mib: u64,
+        policy: &Policy,
+        now: i64,
+    ) -> Result<Store, StoreError> {
+        let started = std::time::Instant::now();
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_mib * 1024 * 1024)
             .mode(sled::Mode::HighThroughput)
             .open()?;
         let tree = db.open_tree("index")?;
-        Ok(Store { db, tree })
+        let mut index = PostingIndex::new();
+        let mut records = 0u64;
+        for item in tree.scan_prefix([b's']) {
+            let (_, v) = item?;
+            let rec = SignalRecord::decode(&v)
+                .ok_or_else(|| StoreError::from(EngineError::Corrupt('s')))?;
+            index_signal(&mut index, &rec, policy, now);
+            records += 1;
+        }
+        let stats = PostingStats::default();
+        stats.update(&index);
+        stats.rebuilt_from.store(records, Ordering::Relaxed);
+        stats.rebuild_ms.store(
+            u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        Ok(Store {
+            db,
+            tree,
+            postings: Arc::new(Mutex::new(index)),
+            stats: Arc::new(stats),
+        })
+    }
+
+    /// Size of the posting lists and of the last rebuild.
+    pub fn posting_stats(&self) -> &PostingStats {
+        &self.stats
+    }
+
+    fn lock_postings(&self) -> MutexGuard<'_, PostingIndex> {
+        // A panic while the lock was held happened before the index was touched
+        // (deltas are applied in one go), so the index is still whole.
+        self.postings.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Writes everything to disk.
@@ -143,10 +209,13 @@ impl Store {
         &self,
         f: impl FnOnce(&mut dyn Kv) -> Result<R, EngineError>,
     ) -> Result<R, StoreError> {
-        let mut ov = Overlay::new(&self.tree);
+        let mut index = self.lock_postings();
+        let mut ov = Overlay::new(&self.tree, &index);
         let r = f(&mut ov)?;
-        let (batch, _) = ov.into_batch();
+        let (batch, _, delta) = ov.into_parts();
         self.tree.apply_batch(batch)?;
+        delta.apply(&mut index);
+        self.stats.update(&index);
         Ok(r)
     }
 
@@ -177,21 +246,25 @@ impl KvRead for Store {
     }
 }
 
-/// A request's writes on top of the tree; reads see them.
+/// A request's writes on top of the tree and the posting lists; reads see them.
 pub struct Overlay<'a> {
     tree: &'a sled::Tree,
+    index: &'a PostingIndex,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    delta: PostingDelta,
 }
 
 impl<'a> Overlay<'a> {
-    fn new(tree: &'a sled::Tree) -> Self {
+    fn new(tree: &'a sled::Tree, index: &'a PostingIndex) -> Self {
         Overlay {
             tree,
+            index,
             writes: BTreeMap::new(),
+            delta: PostingDelta::default(),
         }
     }
 
-    fn into_batch(self) -> (sled::Batch, usize) {
+    fn into_parts(self) -> (sled::Batch, usize, PostingDelta) {
         let mut batch = sled::Batch::default();
         let n = self.writes.len();
         for (k, v) in self.writes {
@@ -200,7 +273,7 @@ impl<'a> Overlay<'a> {
                 None => batch.remove(k),
             }
         }
-        (batch, n)
+        (batch, n, self.delta)
     }
 }
 
@@ -237,6 +310,15 @@ impl Kv for Overlay<'_> {
     }
     fn remove(&mut self, key: Vec<u8>) {
         self.writes.insert(key, None);
+    }
+    fn postings(&self, p2: &[u8; 32]) -> Vec<Posting> {
+        self.delta.view(self.index, p2)
+    }
+    fn add_posting(&mut self, p2: &[u8; 32], posting: Posting) {
+        self.delta.add(p2, posting);
+    }
+    fn remove_posting(&mut self, p2: &[u8; 32], signal: SignalId) {
+        self.delta.remove(p2, signal);
     }
 }
 
@@ -326,17 +408,19 @@ fn writer_loop(
     while let Ok(first) = rx.recv() {
         let mut pending: Vec<Finish> = Vec::new();
         let mut job = Some(first);
+        let mut index = store.lock_postings();
         while let Some(j) = job.take() {
-            let mut ov = Overlay::new(&store.tree);
+            let mut ov = Overlay::new(&store.tree, &index);
             let (finish, apply) = j(&mut ov);
             if apply {
-                let (batch, n) = ov.into_batch();
+                let (batch, n, delta) = ov.into_parts();
                 if n > 0 {
                     if let Err(e) = store.tree.apply_batch(batch) {
                         finish(Err(StoreError::from(e)));
                         continue;
                     }
                 }
+                delta.apply(&mut index);
                 pending.push(finish);
             } else {
                 finish(Ok(()));
@@ -345,6 +429,8 @@ fn writer_loop(
                 job = rx.try_recv().ok();
             }
         }
+        store.stats.update(&index);
+        drop(index);
         if pending.is_empty() {
             continue;
         }

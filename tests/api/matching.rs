@@ -300,3 +300,72 @@ async fn withdrawn_signals_stop_matching_and_matches_survive_restart() {
     let after = matches(&app, NOORD).await;
     assert_eq!(after, before);
 }
+
+#[tokio::test]
+async fn signals_stored_before_a_restart_match_after_it_and_withdrawn_ones_stay_out() {
+    let mut app = spawn_app().await;
+    let kept = app
+        .post(
+            "/v1/signals",
+            &app.partner("woonstad"),
+            &app.signal(NOORD, person("R-1", "Sanne", "de Wit", "1985-03-04")),
+        )
+        .await
+        .status();
+    assert_eq!(kept, 201);
+    let gone: Value = app
+        .post(
+            "/v1/signals",
+            &app.partner("woonstad"),
+            &app.signal(NOORD, person("R-2", "Kees", "Mol", "1970-01-02")),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let withdrawn = app
+        .post(
+            &format!("/v1/signals/{}/withdraw", gone["id"].as_str().unwrap()),
+            &app.partner("woonstad"),
+            &json!({"reason": "concern_over"}),
+        )
+        .await
+        .status();
+    assert_eq!(withdrawn, 200);
+
+    app.restart().await;
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("samenloop_postings_rebuilt_from_signals 2\n"),
+        "both records were read back at start"
+    );
+
+    for (reference, given, family, born) in [
+        ("R-3", "Sanne", "de Wit", "1985-03-04"),
+        ("R-4", "Kees", "Mol", "1970-01-02"),
+    ] {
+        let r = app
+            .post(
+                "/v1/signals",
+                &app.partner("politie"),
+                &app.signal(NOORD, person(reference, given, family, born)),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+    }
+    let after = matches(&app, NOORD).await;
+    assert_eq!(
+        after.len(),
+        1,
+        "the kept signal matches after the restart, the withdrawn one does not"
+    );
+    assert_eq!(after[0]["kind"], "person");
+}

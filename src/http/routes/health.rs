@@ -26,6 +26,8 @@ pub async fn metrics(state: State) -> HttpResponse {
         .flushes
         .load(std::sync::atomic::Ordering::Relaxed);
     let disk = state.store.size_on_disk();
+    let postings = state.store.posting_stats();
+    let load = |v: &std::sync::atomic::AtomicU64| v.load(std::sync::atomic::Ordering::Relaxed);
     let text = state.metrics.render(&[
         (
             "samenloop_store_flushes",
@@ -36,6 +38,26 @@ pub async fn metrics(state: State) -> HttpResponse {
             "samenloop_store_size_bytes",
             "Size of the database on disk",
             disk,
+        ),
+        (
+            "samenloop_posting_keys",
+            "Keys in the in-memory posting lists",
+            load(&postings.keys),
+        ),
+        (
+            "samenloop_postings",
+            "Postings (signal holds key) in memory",
+            load(&postings.postings),
+        ),
+        (
+            "samenloop_postings_rebuilt_from_signals",
+            "Signal records read to rebuild the posting lists at start",
+            load(&postings.rebuilt_from),
+        ),
+        (
+            "samenloop_postings_rebuild_milliseconds",
+            "Time the posting lists took to rebuild at start",
+            load(&postings.rebuild_ms),
         ),
     ]);
     HttpResponse::Ok()
