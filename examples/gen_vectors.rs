@@ -120,6 +120,11 @@ fn main() {
         "Jan Peter Smit",
         "Smit",
         "Vries, de",
+        "Berg, van der",
+        "Berg, T.",
+        "JANSEN, D.S.",
+        "Hof, v. de",
+        "Jansen,",
     ]
     .iter()
     .map(|i| {
@@ -176,6 +181,10 @@ fn main() {
         " 111 222 333 ",
         "12345672",
         "012345672",
+        "1234560",
+        "12.34.560",
+        "1234561",
+        "123456",
         "111222334",
         "000000000",
         "12345",
@@ -385,6 +394,20 @@ fn main() {
                     ..Default::default()
                 },
             ),
+        ),
+        (
+            "full name with an initial that is also a tussenvoegsel; BSN that lost two zeros"
+                .into(),
+            SubjectFields {
+                reference: "R-4b".into(),
+                person: PersonFields {
+                    bsn: "1234560".into(),
+                    full_name: "Berg, T.".into(),
+                    birth_date: "1 jan 1970".into(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
         ),
         (
             "V-nummer only".into(),
