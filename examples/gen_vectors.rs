@@ -580,6 +580,27 @@ fn main() {
             false,
         ),
         (
+            "different BSNs, same name and birth date (veto)",
+            PersonFields {
+                bsn: "111222333".into(),
+                ..person("Jan", "Smit", "1985-01-01")
+            },
+            PersonFields {
+                bsn: "123456782".into(),
+                ..person("Jan", "Smit", "1985-01-01")
+            },
+            false,
+        ),
+        (
+            "one BSN, same name and birth date",
+            PersonFields {
+                bsn: "111222333".into(),
+                ..person("Jan", "Smit", "1985-01-01")
+            },
+            person("Jan", "Smit", "01-01-1985"),
+            true,
+        ),
+        (
             "parent and child with the same name",
             person("Jan", "Smit", "1960-03-03"),
             person("Jan", "Smit", "1990-03-03"),

@@ -26,7 +26,8 @@
 //! Adding a signal to a key is a blind insert; nothing is read and rewritten.
 
 use super::model::*;
-use crate::pseudonym::{KeyKind, Strength};
+use crate::pseudonym::KeyKind;
+use crate::pseudonym::link::Shared;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// A failure of the underlying store or a corrupt record.
@@ -357,30 +358,36 @@ pub fn match_signals(kv: &dyn KvRead, m: &MatchRecord) -> Result<Vec<SignalRecor
     Ok(out)
 }
 
-/// Shared-key evidence between the new signal and one stored signal.
-#[derive(Default, Clone, Copy)]
-struct Evidence {
-    kinds: u32,
-    strong: bool,
-    weak: bool,
-}
-
-impl Evidence {
-    fn add(&mut self, kind: u8) {
-        self.kinds |= 1 << kind;
-        match KeyKind::ALL.get(usize::from(kind)).map(|k| k.strength()) {
-            Some(Strength::Alone) => self.strong = true,
-            Some(Strength::WithAnother) => self.weak = true,
-            _ => {}
-        }
-    }
-    /// The link rule of spec/pseudonymisation.md §5.2.
-    fn links(&self) -> bool {
-        self.strong || (self.weak && self.kinds.count_ones() >= 2)
+/// Records a shared person key of stored kind index `kind` (unknown kinds prove nothing).
+fn add_kind(e: &mut Shared, kind: u8) {
+    if let Some(k) = KeyKind::ALL.get(usize::from(kind)) {
+        e.add_person(*k);
     }
 }
 
-const ADDRESS_KIND: u8 = KeyKind::Address as u8;
+const BSN_KIND: u8 = KeyKind::Bsn as u8;
+
+/// Whether the parents or guardians of `rec` that share a key with `keys` all have
+/// another BSN than `keys` (so `keys` is none of them).
+fn parents_differ(keys: &[StoredKey], rec: &SignalRecord) -> bool {
+    let mut met = rec
+        .family
+        .iter()
+        .filter(|f| f.iter().any(|x| keys.iter().any(|k| k.p2 == x.p2)))
+        .peekable();
+    met.peek().is_some() && met.all(|f| bsn_differs(keys, f))
+}
+
+/// Whether both key lists carry a BSN key and share none: two different persons
+/// whatever else they share (the BSN veto of spec §5.2).
+fn bsn_differs(a: &[StoredKey], b: &[StoredKey]) -> bool {
+    let is_bsn = |k: &&StoredKey| k.kind == BSN_KIND;
+    let mut a_bsn = a.iter().filter(is_bsn).peekable();
+    if a_bsn.peek().is_none() || !b.iter().any(|k| k.kind == BSN_KIND) {
+        return false;
+    }
+    !a_bsn.any(|k| b.iter().filter(is_bsn).any(|x| x.p2 == k.p2))
+}
 
 /// The live postings of a key, or `None` when the key is too common to link.
 fn postings(
@@ -431,21 +438,19 @@ pub fn submit(
     let until_min = u32::try_from(new.valid_until.div_euclid(60)).unwrap_or(u32::MAX);
 
     // 1. Look up every key once; collect the evidence per stored signal.
-    let mut person_ev: HashMap<SignalId, Evidence> = HashMap::new();
+    let mut person_ev: HashMap<SignalId, Shared> = HashMap::new();
     let mut address_shared: BTreeSet<SignalId> = BTreeSet::new();
     let mut family_links: BTreeSet<SignalId> = BTreeSet::new();
     let mut writes: Vec<([u8; 32], Posting)> = Vec::new();
+    // The subject met a stored signal's parent or guardian.
+    let mut as_parent_ev: BTreeMap<SignalId, Shared> = BTreeMap::new();
     for k in &new.person {
         if let Some(list) = postings(kv, policy, &k.p2, now, fx)? {
-            for p in &list {
+            for p in list.iter().filter(|p| p.kind == k.kind) {
                 match p.role {
-                    Role::Person if p.kind == k.kind => {
-                        person_ev.entry(p.signal).or_default().add(k.kind)
-                    }
-                    Role::Family => {
-                        family_links.insert(p.signal);
-                    }
-                    _ => {}
+                    Role::Person => add_kind(person_ev.entry(p.signal).or_default(), k.kind),
+                    Role::Family => add_kind(as_parent_ev.entry(p.signal).or_default(), k.kind),
+                    Role::Household => {}
                 }
             }
             writes.push((
@@ -480,15 +485,34 @@ pub fn submit(
             ));
         }
     }
+    let new_has_bsn = new.person.iter().any(|k| k.kind == BSN_KIND);
+    for (s, mut e) in as_parent_ev {
+        if !e.links() {
+            continue;
+        }
+        let rec = if new_has_bsn {
+            signal_by_id(kv, s)?
+        } else {
+            None
+        };
+        if rec.is_some_and(|rec| parents_differ(&new.person, &rec)) {
+            e.set_bsn_differs();
+        }
+        if e.links() {
+            family_links.insert(s);
+        }
+    }
     for parent in &new.family {
-        let mut parent_ev: HashMap<SignalId, Evidence> = HashMap::new();
+        // Per stored signal and role: the parent met its subject (Person) or one of
+        // its parents (Family).
+        let mut parent_ev: BTreeMap<(SignalId, Role), Shared> = BTreeMap::new();
         for k in parent {
             if let Some(list) = postings(kv, policy, &k.p2, now, fx)? {
                 for p in list
                     .iter()
                     .filter(|p| p.kind == k.kind && p.role != Role::Household)
                 {
-                    parent_ev.entry(p.signal).or_default().add(k.kind);
+                    add_kind(parent_ev.entry((p.signal, p.role)).or_default(), k.kind);
                 }
                 writes.push((
                     k.p2,
@@ -501,24 +525,59 @@ pub fn submit(
                 ));
             }
         }
-        family_links.extend(
-            parent_ev
-                .into_iter()
-                .filter(|(_, e)| e.links())
-                .map(|(s, _)| s),
-        );
+        let parent_has_bsn = parent.iter().any(|k| k.kind == BSN_KIND);
+        for ((s, role), mut e) in parent_ev {
+            if !e.links() || family_links.contains(&s) {
+                continue;
+            }
+            let rec = if parent_has_bsn {
+                signal_by_id(kv, s)?
+            } else {
+                None
+            };
+            if let Some(rec) = rec {
+                let differs = match role {
+                    Role::Person => bsn_differs(parent, &rec.person),
+                    _ => parents_differ(parent, &rec),
+                };
+                if differs {
+                    e.set_bsn_differs();
+                }
+            }
+            if e.links() {
+                family_links.insert(s);
+            }
+        }
     }
     // A weak shared person key plus a shared address is a link (§5.2).
     for s in &address_shared {
         if let Some(e) = person_ev.get_mut(s) {
-            e.add(ADDRESS_KIND);
+            e.add_household();
         }
     }
-    let person_links: BTreeSet<SignalId> = person_ev
-        .iter()
-        .filter(|(_, e)| e.links())
-        .map(|(s, _)| *s)
-        .collect();
+    // The BSN veto needs the stored signal's own keys: read only for signals that
+    // would link otherwise, and only when the new signal has a BSN. Their entities
+    // are kept for step 3.
+    let mut person_links: BTreeSet<SignalId> = BTreeSet::new();
+    let mut linked_entity: HashMap<SignalId, u64> = HashMap::new();
+    for (s, e) in &mut person_ev {
+        if !e.links() {
+            continue;
+        }
+        let rec = if new_has_bsn {
+            signal_by_id(kv, *s)?
+        } else {
+            None
+        };
+        if let Some(rec) = rec {
+            if bsn_differs(&new.person, &rec.person) {
+                e.set_bsn_differs();
+                continue;
+            }
+            linked_entity.insert(*s, rec.entity);
+        }
+        person_links.insert(*s);
+    }
 
     // 2. Write the signal and its postings.
     let record = SignalRecord {
@@ -558,7 +617,9 @@ pub fn submit(
     let me = member_of(&record);
     let mut linked: BTreeSet<u64> = BTreeSet::new();
     for s in &person_links {
-        if let Some(rec) = signal_by_id(kv, *s)? {
+        if let Some(e) = linked_entity.get(s) {
+            linked.insert(*e);
+        } else if let Some(rec) = signal_by_id(kv, *s)? {
             linked.insert(rec.entity);
         }
     }
@@ -1152,6 +1213,93 @@ mod tests {
             MatchKind::Person,
             "weak key plus shared address is a person link"
         );
+    }
+
+    fn matches(kv: &Mem) -> Vec<MatchRecord> {
+        kv.0.iter()
+            .filter(|(k, _)| k[0] == b'm')
+            .map(|(_, v)| serde_json::from_slice(v).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn different_bsns_never_link_as_one_person() {
+        // Twins at one address: the same name key and address, different BSNs.
+        let (mut kv, p) = (Mem::default(), policy());
+        let twin = |org: &str, r: &str, bsn: u8| {
+            sig(
+                org,
+                r,
+                vec![k(KeyKind::Bsn, bsn), k(KeyKind::NameDate, 5)],
+                vec![k(KeyKind::Address, 9)],
+            )
+        };
+        run(&mut kv, &p, twin("a", "1", 1), 10);
+        run(&mut kv, &p, twin("b", "2", 2), 11);
+        let m = matches(&kv);
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert_eq!(
+            m[0].kind,
+            MatchKind::Household,
+            "two persons of one household, not one person"
+        );
+        // Without a BSN on one side the same keys do link (the rule of §5.2).
+        run(
+            &mut kv,
+            &p,
+            sig("c", "3", vec![k(KeyKind::NameDate, 5)], vec![]),
+            12,
+        );
+        assert!(matches(&kv).iter().any(|m| m.kind == MatchKind::Person));
+        // same_person on the corresponding key sets agrees.
+        let ps = |kind, b| crate::pseudonym::Pseudonym {
+            kind,
+            bytes: [b; 32],
+        };
+        assert!(!crate::pseudonym::same_person(
+            &[ps(KeyKind::Bsn, 1), ps(KeyKind::NameDate, 5)],
+            &[ps(KeyKind::Address, 9)],
+            &[ps(KeyKind::Bsn, 2), ps(KeyKind::NameDate, 5)],
+            &[ps(KeyKind::Address, 9)],
+        ));
+    }
+
+    #[test]
+    fn parents_link_by_the_same_rule() {
+        let p = policy();
+        let parent_keys = |bsn: u8| vec![k(KeyKind::Bsn, bsn), k(KeyKind::NameDate, 5)];
+        let child = |org: &str, r: &str, bsn: u8| NewSignal {
+            family: vec![parent_keys(bsn)],
+            ..sig(org, r, vec![k(KeyKind::Bsn, 50 + bsn)], vec![])
+        };
+        // The parent's own signal with another BSN: no family link.
+        let mut kv = Mem::default();
+        run(&mut kv, &p, sig("a", "1", parent_keys(1), vec![]), 10);
+        run(&mut kv, &p, child("b", "2", 2), 11);
+        assert!(matches(&kv).is_empty());
+        // With the same BSN: a family match.
+        run(&mut kv, &p, child("c", "3", 1), 12);
+        let m = matches(&kv);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].kind, MatchKind::Family);
+        // A subject that meets a stored child's parent on one weak key only: no link.
+        let mut kv = Mem::default();
+        run(
+            &mut kv,
+            &p,
+            NewSignal {
+                family: vec![vec![k(KeyKind::InitialDate, 7)]],
+                ..sig("a", "1", vec![k(KeyKind::Bsn, 60)], vec![])
+            },
+            10,
+        );
+        run(
+            &mut kv,
+            &p,
+            sig("b", "2", vec![k(KeyKind::InitialDate, 7)], vec![]),
+            11,
+        );
+        assert!(matches(&kv).is_empty());
     }
 
     #[test]
