@@ -529,10 +529,16 @@ fn main() {
             true,
         ),
         (
-            "typo in family name",
+            "typo in the middle of the family name (fs and fe)",
+            person("Sanne", "Verhoeven", "1999-04-30"),
+            person("Sanne", "Verhueven", "1999-04-30"),
+            true,
+        ),
+        (
+            "typo at the end of the family name, nothing else shared (fs alone)",
             person("Sanne", "Bakker", "1999-04-30"),
             person("Sanne", "Bakkre", "1999-04-30"),
-            true,
+            false,
         ),
         (
             "typo in given name",

@@ -79,13 +79,12 @@ impl KeyKind {
     /// What a shared key of this kind proves on its own.
     pub fn strength(self) -> Strength {
         match self {
-            KeyKind::Bsn
-            | KeyKind::VNumber
-            | KeyKind::NameDate
-            | KeyKind::PhoneticDate
-            | KeyKind::FamilyStart
-            | KeyKind::FamilyEnd => Strength::Alone,
-            KeyKind::GivenStart
+            KeyKind::Bsn | KeyKind::VNumber | KeyKind::NameDate | KeyKind::PhoneticDate => {
+                Strength::Alone
+            }
+            KeyKind::FamilyStart
+            | KeyKind::FamilyEnd
+            | KeyKind::GivenStart
             | KeyKind::GivenEnd
             | KeyKind::InitialDate
             | KeyKind::AllInitials => Strength::WithAnother,
@@ -122,5 +121,29 @@ impl FromStr for KeyKind {
             .into_iter()
             .find(|k| k.code() == s)
             .ok_or(UnknownKind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strengths() {
+        use KeyKind::*;
+        for k in [Bsn, VNumber, NameDate, PhoneticDate] {
+            assert_eq!(k.strength(), Strength::Alone, "{k}");
+        }
+        for k in [
+            FamilyStart,
+            FamilyEnd,
+            GivenStart,
+            GivenEnd,
+            InitialDate,
+            AllInitials,
+        ] {
+            assert_eq!(k.strength(), Strength::WithAnother, "{k}");
+        }
+        assert!(!Address.is_person());
     }
 }

@@ -142,6 +142,17 @@ mod tests {
     }
 
     #[test]
+    fn family_affix_keys_are_weak() {
+        let fs = p(KeyKind::FamilyStart, 1);
+        let fe = p(KeyKind::FamilyEnd, 2);
+        let adr = p(KeyKind::Address, 3);
+        assert!(!same_person(&[fs], &[], &[fs], &[]));
+        assert!(!same_person(&[fe], &[], &[fe], &[]));
+        assert!(same_person(&[fs, fe], &[], &[fs, fe], &[]));
+        assert!(same_person(&[fs], &[adr], &[fs], &[adr]));
+    }
+
+    #[test]
     fn different_bsns_never_link() {
         let (b1, b2) = (p(KeyKind::Bsn, 1), p(KeyKind::Bsn, 2));
         let nd = p(KeyKind::NameDate, 3);
