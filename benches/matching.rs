@@ -53,6 +53,7 @@ fn signal(i: u64, org: &str) -> NewSignal {
         KeyKind::GivenEnd,
         KeyKind::InitialDate,
         KeyKind::AllInitials,
+        KeyKind::InitialBirthDate,
     ]
     .into_iter()
     .enumerate()

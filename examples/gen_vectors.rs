@@ -328,6 +328,7 @@ fn main() {
         (KeyKind::InitialDate, "m|fris|1985-03-07"),
         (KeyKind::AllInitials, "mj|fris|1985-03-07"),
         (KeyKind::Address, "1234AB|12|A"),
+        (KeyKind::InitialBirthDate, "m|1985-03-07"),
     ]
     .iter()
     .map(|(k, v)| {
@@ -630,6 +631,47 @@ fn main() {
         links.push(json!({ "description": desc, "a": format!("subjects[{}]", subjects.len()), "b": format!("subjects[{}]", subjects.len() + 1), "same_person": want }));
         subjects.push((format!("link vector: {desc} (a)"), sa));
         subjects.push((format!("link vector: {desc} (b)"), sb));
+    }
+    // The partner's family name only: first initial and birth date meet (`id`), which
+    // links with the same address and not without it.
+    {
+        let addr = |s: SubjectFields| SubjectFields {
+            postcode: "3011 AB".into(),
+            house_number: "4".into(),
+            ..s
+        };
+        let born = person("Marieke", "Jansen", "1985-03-07");
+        let partner_name = PersonFields {
+            initials: "M.".into(),
+            ..person("", "de Vries", "07-03-1985")
+        };
+        for (desc, a, b, want) in [
+            (
+                "partner's name only, the same address (id + adr)",
+                addr(subject("LP-a", born.clone())),
+                addr(subject("LP-b", partner_name.clone())),
+                true,
+            ),
+            (
+                "partner's name only, no address (id alone)",
+                subject("LQ-a", born),
+                subject("LQ-b", partner_name),
+                false,
+            ),
+        ] {
+            let k = |s: &SubjectFields| {
+                derive_subject(
+                    &key,
+                    &normalise_subject(s, today).unwrap_or_else(|e| panic!("{desc}: {e:?}")),
+                )
+            };
+            let (ka, kb) = (k(&a), k(&b));
+            let got = same_person(&ka.person, &ka.household, &kb.person, &kb.household);
+            assert_eq!(got, want, "link vector '{desc}' does not hold");
+            links.push(json!({ "description": desc, "a": format!("subjects[{}]", subjects.len()), "b": format!("subjects[{}]", subjects.len() + 1), "same_person": want }));
+            subjects.push((format!("link vector: {desc} (a)"), a));
+            subjects.push((format!("link vector: {desc} (b)"), b));
+        }
     }
     // An initials-only record links through a shared address (weak key + household key).
     {

@@ -238,7 +238,8 @@ pub struct Report {
     /// `1 - false_links / predicted_links`.
     pub precision: f64,
     /// What decided the true links: bsn, v_number, name_key (a key that links alone),
-    /// weak_plus_address, two_weak_keys.
+    /// weak_plus_address, two_weak_keys, initial_birth_date_plus_address (`id` and
+    /// the address only).
     pub true_links_by_rule: Vec<Count>,
     /// Missed true pairs by BSN class.
     pub misses_by_class: Vec<Count>,
@@ -369,7 +370,14 @@ pub fn evaluate(
     let t1 = Instant::now();
     let mut entries: Vec<(u64, u32)> = Vec::with_capacity((n_person + n_household) as usize);
     for (r, rec) in recs.iter().enumerate() {
-        for p in rec.person_keys.iter().chain(&rec.household_keys) {
+        // A key that links only with a household key adds no candidate the household
+        // key does not (and, like the index, is not looked up on its own).
+        for p in rec
+            .person_keys
+            .iter()
+            .chain(&rec.household_keys)
+            .filter(|p| p.kind.strength() != Strength::WithHousehold)
+        {
             entries.push((fingerprint(p), r as u32));
         }
     }
@@ -729,6 +737,11 @@ fn rule(a: &Rec, b: &Rec) -> &'static str {
         .any(|&k| k.strength() == Strength::Alone && shares(k))
     {
         "name_key"
+    } else if !KeyKind::ALL
+        .iter()
+        .any(|&k| k.strength() == Strength::WithAnother && shares(k))
+    {
+        "initial_birth_date_plus_address"
     } else if a
         .household_keys
         .iter()

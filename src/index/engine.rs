@@ -26,8 +26,8 @@
 //! Adding a signal to a key is a blind insert; nothing is read and rewritten.
 
 use super::model::*;
-use crate::pseudonym::KeyKind;
 use crate::pseudonym::link::Shared;
+use crate::pseudonym::{KeyKind, Strength};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// A failure of the underlying store or a corrupt record.
@@ -367,6 +367,15 @@ fn add_kind(e: &mut Shared, kind: u8) {
 
 const BSN_KIND: u8 = KeyKind::Bsn as u8;
 
+/// Whether keys of this kind are posted (looked up by value). Keys that link only
+/// with a household key (`id`) are compared within the signals sharing an address
+/// instead: posted, their low-entropy values would fill long posting lists.
+fn indexed(kind: u8) -> bool {
+    KeyKind::ALL
+        .get(usize::from(kind))
+        .is_none_or(|k| k.strength() != Strength::WithHousehold)
+}
+
 /// Whether the parents or guardians of `rec` that share a key with `keys` all have
 /// another BSN than `keys` (so `keys` is none of them).
 fn parents_differ(keys: &[StoredKey], rec: &SignalRecord) -> bool {
@@ -444,7 +453,7 @@ pub fn submit(
     let mut writes: Vec<([u8; 32], Posting)> = Vec::new();
     // The subject met a stored signal's parent or guardian.
     let mut as_parent_ev: BTreeMap<SignalId, Shared> = BTreeMap::new();
-    for k in &new.person {
+    for k in new.person.iter().filter(|k| indexed(k.kind)) {
         if let Some(list) = postings(kv, policy, &k.p2, now, fx)? {
             for p in list.iter().filter(|p| p.kind == k.kind) {
                 match p.role {
@@ -506,7 +515,7 @@ pub fn submit(
         // Per stored signal and role: the parent met its subject (Person) or one of
         // its parents (Family).
         let mut parent_ev: BTreeMap<(SignalId, Role), Shared> = BTreeMap::new();
-        for k in parent {
+        for k in parent.iter().filter(|k| indexed(k.kind)) {
             if let Some(list) = postings(kv, policy, &k.p2, now, fx)? {
                 for p in list
                     .iter()
@@ -546,6 +555,18 @@ pub fn submit(
             }
             if e.links() {
                 family_links.insert(s);
+            }
+        }
+    }
+    // Keys that count only with a shared household key are not posted: they are
+    // compared with the signals that share an address, and nowhere else.
+    let household_only: Vec<&StoredKey> = new.person.iter().filter(|k| !indexed(k.kind)).collect();
+    if !household_only.is_empty() {
+        for s in &address_shared {
+            if let Some(rec) = signal_by_id(kv, *s)? {
+                for k in household_only.iter().filter(|k| rec.person.contains(k)) {
+                    add_kind(person_ev.entry(*s).or_default(), k.kind);
+                }
             }
         }
     }
@@ -1299,6 +1320,33 @@ mod tests {
             sig("b", "2", vec![k(KeyKind::InitialDate, 7)], vec![]),
             11,
         );
+        assert!(matches(&kv).is_empty());
+    }
+
+    #[test]
+    fn initial_and_birth_date_link_only_at_a_shared_address() {
+        let p = policy();
+        let (id, ini) = (k(KeyKind::InitialBirthDate, 3), k(KeyKind::InitialDate, 4));
+        let adr = |b| vec![k(KeyKind::Address, b)];
+        // No address, or another one: no link, even with a second weak key (`in`).
+        let mut kv = Mem::default();
+        run(&mut kv, &p, sig("a", "1", vec![id, ini], adr(8)), 10);
+        run(&mut kv, &p, sig("b", "2", vec![id, ini], vec![]), 11);
+        run(&mut kv, &p, sig("c", "3", vec![id], adr(9)), 12);
+        assert!(matches(&kv).is_empty(), "{:?}", matches(&kv));
+        // `id` is never posted: it is compared among signals that share an address.
+        assert!(kv.scan_prefix(&postings_prefix(&id.p2)).unwrap().is_empty());
+        // The same address: a person match.
+        run(&mut kv, &p, sig("d", "4", vec![id], adr(8)), 13);
+        let m = matches(&kv);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].kind, MatchKind::Person);
+        // At an excluded (institutional) address it does not link.
+        let mut p = policy();
+        p.excluded_addresses.insert([7; 32]);
+        let mut kv = Mem::default();
+        run(&mut kv, &p, sig("a", "1", vec![id], adr(7)), 10);
+        run(&mut kv, &p, sig("b", "2", vec![id], adr(7)), 11);
         assert!(matches(&kv).is_empty());
     }
 

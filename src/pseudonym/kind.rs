@@ -29,6 +29,11 @@ pub enum KeyKind {
     AllInitials,
     /// `adr` — postcode | house number | addition (household key).
     Address,
+    /// `id` — first initial | birth date. Links only together with a shared household
+    /// key (a usage name or a second family-name error at the same address).
+    ///
+    /// Appended after `adr` because the index stores kinds by [`KeyKind::index`].
+    InitialBirthDate,
 }
 
 /// How much a shared key of a kind proves on its own (spec §5.2).
@@ -36,16 +41,21 @@ pub enum KeyKind {
 pub enum Strength {
     /// One shared key links two records as the same person.
     Alone,
-    /// Links only together with a second shared key of another kind.
+    /// Links only together with a second shared key of another kind
+    /// (a person key of this strength or a household key).
     WithAnother,
+    /// Links only together with a shared household key; never counts as the second
+    /// key for a [`Strength::WithAnother`] key (every such key implies it).
+    WithHousehold,
     /// A household key: links persons into a household, never persons to each other,
     /// but counts as the second key for a [`Strength::WithAnother`] key.
     Household,
 }
 
 impl KeyKind {
-    /// Every kind, in ladder order.
-    pub const ALL: [KeyKind; 11] = [
+    /// Every kind, in the order of [`KeyKind::index`] (the ladder order of spec §5.1,
+    /// with kinds added later at the end).
+    pub const ALL: [KeyKind; 12] = [
         KeyKind::Bsn,
         KeyKind::VNumber,
         KeyKind::NameDate,
@@ -57,6 +67,7 @@ impl KeyKind {
         KeyKind::InitialDate,
         KeyKind::AllInitials,
         KeyKind::Address,
+        KeyKind::InitialBirthDate,
     ];
 
     /// The wire and derivation code of the kind.
@@ -73,6 +84,7 @@ impl KeyKind {
             KeyKind::InitialDate => "in",
             KeyKind::AllInitials => "ai",
             KeyKind::Address => "adr",
+            KeyKind::InitialBirthDate => "id",
         }
     }
 
@@ -89,6 +101,7 @@ impl KeyKind {
             | KeyKind::InitialDate
             | KeyKind::AllInitials => Strength::WithAnother,
             KeyKind::Address => Strength::Household,
+            KeyKind::InitialBirthDate => Strength::WithHousehold,
         }
     }
 
@@ -97,7 +110,8 @@ impl KeyKind {
         self.strength() != Strength::Household
     }
 
-    /// A dense index 0..11, for per-kind tables.
+    /// A dense index 0..12, for per-kind tables; stored by the index, so a kind keeps
+    /// its index for good.
     pub fn index(self) -> usize {
         self as usize
     }
@@ -129,6 +143,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn indices_are_stable_and_codes_unique() {
+        for (i, k) in KeyKind::ALL.iter().enumerate() {
+            assert_eq!(k.index(), i, "{k}");
+            assert_eq!(k.code().parse::<KeyKind>(), Ok(*k));
+        }
+        // The index stores kinds by number: these must never move.
+        assert_eq!(KeyKind::Bsn.index(), 0);
+        assert_eq!(KeyKind::Address.index(), 10);
+        assert_eq!(KeyKind::InitialBirthDate.index(), 11);
+        assert!("fingerprint".parse::<KeyKind>().is_err());
+    }
+
+    #[test]
     fn strengths() {
         use KeyKind::*;
         for k in [Bsn, VNumber, NameDate, PhoneticDate] {
@@ -144,6 +171,8 @@ mod tests {
         ] {
             assert_eq!(k.strength(), Strength::WithAnother, "{k}");
         }
+        assert_eq!(InitialBirthDate.strength(), Strength::WithHousehold);
+        assert!(InitialBirthDate.is_person());
         assert!(!Address.is_person());
     }
 }

@@ -229,7 +229,7 @@ fn suffix3(s: &str) -> &str {
 
 /// The match-key ladder (spec §5.1): each key kind with the value it is derived from.
 pub fn person_key_values(p: &NormalisedPerson) -> Vec<(KeyKind, String)> {
-    let mut keys = Vec::with_capacity(12);
+    let mut keys = Vec::with_capacity(13);
     if let Some(bsn) = &p.bsn {
         keys.push((KeyKind::Bsn, bsn.clone()));
     }
@@ -266,7 +266,14 @@ pub fn person_key_values(p: &NormalisedPerson) -> Vec<(KeyKind, String)> {
             keys.push((KeyKind::AllInitials, join3(&p.initials, &pf, &d)));
         }
     }
-    // At most 29 keys: a linear scan beats hashing clones; the first occurrence stays.
+    if let Some(i) = initial {
+        let mut v = String::with_capacity(i.len() + 1 + d.len());
+        v.push_str(i);
+        v.push('|');
+        v.push_str(&d);
+        keys.push((KeyKind::InitialBirthDate, v));
+    }
+    // At most 30 keys: a linear scan beats hashing clones; the first occurrence stays.
     let mut unique: Vec<(KeyKind, String)> = Vec::with_capacity(keys.len());
     for k in keys {
         if !unique.contains(&k) {

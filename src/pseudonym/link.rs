@@ -15,6 +15,8 @@ pub struct Shared {
     /// Bit `k` set: a person key of kind index `k` and strength
     /// [`Strength::WithAnother`] is shared.
     with_another: u32,
+    /// A person key of strength [`Strength::WithHousehold`] is shared.
+    with_household: bool,
     /// A household key is shared.
     household: bool,
     /// Both key sets carry a BSN key and they share none (the BSN veto).
@@ -27,6 +29,7 @@ impl Shared {
         match kind.strength() {
             Strength::Alone => self.alone = true,
             Strength::WithAnother => self.with_another |= 1 << kind.index(),
+            Strength::WithHousehold => self.with_household = true,
             Strength::Household => self.household = true,
         }
     }
@@ -52,6 +55,9 @@ impl Shared {
             return false;
         }
         if self.alone {
+            return true;
+        }
+        if self.with_household && self.household {
             return true;
         }
         self.with_another != 0 && self.with_another.count_ones() + u32::from(self.household) >= 2
@@ -101,7 +107,8 @@ pub fn shared(
 /// Never when both carry a BSN and the BSNs differ. Otherwise they are when they
 /// share a person key that may match alone; or a key that may match only with
 /// another and, besides it, a key of a different kind (a person key of that strength,
-/// or a household key).
+/// or a household key); or a key that may match only with a household key (`id`)
+/// and a household key.
 pub fn same_person(
     a_person: &[Pseudonym],
     a_household: &[Pseudonym],
@@ -150,6 +157,18 @@ mod tests {
         assert!(!same_person(&[fe], &[], &[fe], &[]));
         assert!(same_person(&[fs, fe], &[], &[fs, fe], &[]));
         assert!(same_person(&[fs], &[adr], &[fs], &[adr]));
+    }
+
+    #[test]
+    fn initial_and_birth_date_count_only_with_a_household_key() {
+        let id = p(KeyKind::InitialBirthDate, 1);
+        let ini = p(KeyKind::InitialDate, 2);
+        let adr = p(KeyKind::Address, 3);
+        assert!(!same_person(&[id], &[], &[id], &[]));
+        assert!(same_person(&[id], &[adr], &[id], &[adr]));
+        // `in` implies `id`: together they are still one weak piece of evidence.
+        assert!(!same_person(&[id, ini], &[], &[id, ini], &[]));
+        assert!(same_person(&[id, ini], &[adr], &[id, ini], &[adr]));
     }
 
     #[test]
