@@ -8,7 +8,7 @@
 //!
 //! Run: `cargo run --example gen_vectors > spec/vectors/pseudonymisation-v1.json`
 
-use samenloop::pseudonym::ladder::person_key_values;
+use samenloop::pseudonym::ladder::{family_key_values, person_key_values};
 use samenloop::pseudonym::{
     Date, DomainKey, KeyId, KeyKind, PersonFields, SubjectFields, address, date, derive_subject,
     name, normalise_subject, number, phonetic, same_person,
@@ -700,13 +700,13 @@ fn main() {
             match normalise_subject(s, today) {
                 Ok(n) => {
                     let k = derive_subject(&key, &n);
-                    let values = |p: &samenloop::pseudonym::NormalisedPerson| -> Vec<Value> {
-                        person_key_values(p).iter().map(|(kind, val)| json!({ "kind": kind.code(), "value": val, "wire": key.derive(*kind, val).to_wire() })).collect()
+                    let values = |list: Vec<(KeyKind, String)>| -> Vec<Value> {
+                        list.iter().map(|(kind, val)| json!({ "kind": kind.code(), "value": val, "wire": key.derive(*kind, val).to_wire() })).collect()
                     };
                     v["normalised"] = serde_json::to_value(&n).unwrap_or(Value::Null);
-                    v["person_keys"] = Value::Array(values(&n.person));
+                    v["person_keys"] = Value::Array(values(person_key_values(&n.person)));
                     v["household_keys"] = json!(k.household.iter().map(|p| p.to_wire()).collect::<Vec<_>>());
-                    v["family_keys"] = json!(n.parents.iter().map(|p| Value::Array(values(p))).collect::<Vec<_>>());
+                    v["family_keys"] = json!(n.parents.iter().map(|p| Value::Array(values(family_key_values(p)))).collect::<Vec<_>>());
                     v["wire"] = serde_json::from_str(&k.to_json()).unwrap_or(Value::Null);
                 }
                 Err(errors) => {

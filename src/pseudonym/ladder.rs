@@ -4,7 +4,7 @@ use super::address::{self, Address};
 use super::date::{self, Date};
 use super::derive::{DomainKey, Pseudonym};
 use super::error::{FieldError, Reason};
-use super::kind::KeyKind;
+use super::kind::{KeyKind, Strength};
 use super::name::{self, GivenNames};
 use super::number;
 use super::phonetic;
@@ -283,6 +283,14 @@ pub fn person_key_values(p: &NormalisedPerson) -> Vec<(KeyKind, String)> {
     unique
 }
 
+/// The family keys of a parent or guardian (spec §5.4): its person keys without those
+/// that link only with a household key, since a parent's keys are compared without one.
+pub fn family_key_values(p: &NormalisedPerson) -> Vec<(KeyKind, String)> {
+    let mut keys = person_key_values(p);
+    keys.retain(|(k, _)| k.strength() != Strength::WithHousehold);
+    keys
+}
+
 /// Normalises the address of a subject, if it has one.
 pub fn normalise_address(s: &SubjectFields) -> Result<Option<Address>, Vec<FieldError>> {
     let (pc, hn, add) = (
@@ -428,22 +436,23 @@ pub struct SubjectKeys {
 
 /// Derives the key set of a normalised subject.
 pub fn derive_subject(key: &DomainKey, s: &NormalisedSubject) -> SubjectKeys {
-    let derive_all = |p: &NormalisedPerson| -> Vec<Pseudonym> {
-        person_key_values(p)
-            .iter()
-            .map(|(k, v)| key.derive(*k, v))
-            .collect()
+    let derive_all = |values: Vec<(KeyKind, String)>| -> Vec<Pseudonym> {
+        values.iter().map(|(k, v)| key.derive(*k, v)).collect()
     };
     SubjectKeys {
         reference: s.reference.clone(),
         key_id: key.id().to_string(),
-        person: derive_all(&s.person),
+        person: derive_all(person_key_values(&s.person)),
         household: s
             .address
             .iter()
             .map(|a| key.derive(KeyKind::Address, &a.key_value()))
             .collect(),
-        family: s.parents.iter().map(derive_all).collect(),
+        family: s
+            .parents
+            .iter()
+            .map(|p| derive_all(family_key_values(p)))
+            .collect(),
     }
 }
 
@@ -454,4 +463,43 @@ pub fn pseudonymise(
     today: Date,
 ) -> Result<SubjectKeys, Vec<FieldError>> {
     normalise_subject(s, today).map(|n| derive_subject(key, &n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pseudonym::KeyId;
+
+    fn person(given: &str, family: &str, born: &str) -> PersonFields {
+        PersonFields {
+            given_names: given.into(),
+            family_name: family.into(),
+            birth_date: born.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn family_keys_leave_out_household_only_keys() {
+        let key = DomainKey::new(KeyId::parse("t").unwrap(), [3; 32]);
+        let today = Date::new(2026, 1, 1).unwrap();
+        let s = SubjectFields {
+            reference: "R-1".into(),
+            person: person("Marieke", "de Vries", "1985-03-07"),
+            parents: vec![person("Anna", "de Vries", "1960-01-31")],
+            ..Default::default()
+        };
+        let k = pseudonymise(&key, &s, today).unwrap();
+        let has = |keys: &[Pseudonym]| keys.iter().any(|p| p.kind == KeyKind::InitialBirthDate);
+        assert!(has(&k.person));
+        assert!(!has(&k.family[0]));
+        let n = normalise_subject(&s, today).unwrap();
+        let all = person_key_values(&n.parents[0]);
+        let family = family_key_values(&n.parents[0]);
+        assert_eq!(family.len() + 1, all.len());
+        assert_eq!(
+            all.last(),
+            Some(&(KeyKind::InitialBirthDate, "a|1960-01-31".to_string()))
+        );
+    }
 }
