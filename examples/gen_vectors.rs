@@ -329,6 +329,8 @@ fn main() {
         (KeyKind::AllInitials, "mj|fris|1985-03-07"),
         (KeyKind::Address, "1234AB|12|A"),
         (KeyKind::InitialBirthDate, "m|1985-03-07"),
+        (KeyKind::PhoneticYear, "marike|fris|1985"),
+        (KeyKind::PhoneticMonthDay, "marike|fris|03-07"),
     ]
     .iter()
     .map(|(k, v)| {
@@ -646,6 +648,24 @@ fn main() {
             ..person("", "de Vries", "07-03-1985")
         };
         for (desc, a, b, want) in [
+            (
+                "day and month swapped, the same address (py + adr)",
+                addr(subject("LS-a", person("Marieke", "Jansen", "1985-03-07"))),
+                addr(subject("LS-b", person("Marieke", "Jansen", "1985-07-03"))),
+                true,
+            ),
+            (
+                "year off by one, the same address (pm + adr)",
+                addr(subject("LY-a", person("Marieke", "Jansen", "1985-03-07"))),
+                addr(subject("LY-b", person("Marieke", "Jansen", "1986-03-07"))),
+                true,
+            ),
+            (
+                "day and month swapped, no address (py alone)",
+                subject("LT-a", person("Marieke", "Jansen", "1985-03-07")),
+                subject("LT-b", person("Marieke", "Jansen", "1985-07-03")),
+                false,
+            ),
             (
                 "partner's name only, the same address (id + adr)",
                 addr(subject("LP-a", born.clone())),

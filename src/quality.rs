@@ -238,8 +238,8 @@ pub struct Report {
     /// `1 - false_links / predicted_links`.
     pub precision: f64,
     /// What decided the true links: bsn, v_number, name_key (a key that links alone),
-    /// weak_plus_address, two_weak_keys, initial_birth_date_plus_address (`id` and
-    /// the address only).
+    /// weak_plus_address, two_weak_keys, household_rung_plus_address (a key that
+    /// links only with a household key, `id`, `py` or `pm`, and the address).
     pub true_links_by_rule: Vec<Count>,
     /// Missed true pairs by BSN class.
     pub misses_by_class: Vec<Count>,
@@ -741,7 +741,7 @@ fn rule(a: &Rec, b: &Rec) -> &'static str {
         .iter()
         .any(|&k| k.strength() == Strength::WithAnother && shares(k))
     {
-        "initial_birth_date_plus_address"
+        "household_rung_plus_address"
     } else if a
         .household_keys
         .iter()

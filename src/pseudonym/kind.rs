@@ -34,6 +34,12 @@ pub enum KeyKind {
     ///
     /// Appended after `adr` because the index stores kinds by [`KeyKind::index`].
     InitialBirthDate,
+    /// `py` — phonetic first given name | phonetic family-name part | birth year.
+    /// Links only together with a shared household key (a wrong day or month).
+    PhoneticYear,
+    /// `pm` — phonetic first given name | phonetic family-name part | birth month and
+    /// day. Links only together with a shared household key (a wrong year).
+    PhoneticMonthDay,
 }
 
 /// How much a shared key of a kind proves on its own (spec §5.2).
@@ -55,7 +61,7 @@ pub enum Strength {
 impl KeyKind {
     /// Every kind, in the order of [`KeyKind::index`] (the ladder order of spec §5.1,
     /// with kinds added later at the end).
-    pub const ALL: [KeyKind; 12] = [
+    pub const ALL: [KeyKind; 14] = [
         KeyKind::Bsn,
         KeyKind::VNumber,
         KeyKind::NameDate,
@@ -68,6 +74,8 @@ impl KeyKind {
         KeyKind::AllInitials,
         KeyKind::Address,
         KeyKind::InitialBirthDate,
+        KeyKind::PhoneticYear,
+        KeyKind::PhoneticMonthDay,
     ];
 
     /// The wire and derivation code of the kind.
@@ -85,6 +93,8 @@ impl KeyKind {
             KeyKind::AllInitials => "ai",
             KeyKind::Address => "adr",
             KeyKind::InitialBirthDate => "id",
+            KeyKind::PhoneticYear => "py",
+            KeyKind::PhoneticMonthDay => "pm",
         }
     }
 
@@ -101,7 +111,9 @@ impl KeyKind {
             | KeyKind::InitialDate
             | KeyKind::AllInitials => Strength::WithAnother,
             KeyKind::Address => Strength::Household,
-            KeyKind::InitialBirthDate => Strength::WithHousehold,
+            KeyKind::InitialBirthDate | KeyKind::PhoneticYear | KeyKind::PhoneticMonthDay => {
+                Strength::WithHousehold
+            }
         }
     }
 
@@ -110,7 +122,7 @@ impl KeyKind {
         self.strength() != Strength::Household
     }
 
-    /// A dense index 0..12, for per-kind tables; stored by the index, so a kind keeps
+    /// A dense index 0..14, for per-kind tables; stored by the index, so a kind keeps
     /// its index for good.
     pub fn index(self) -> usize {
         self as usize
@@ -152,6 +164,7 @@ mod tests {
         assert_eq!(KeyKind::Bsn.index(), 0);
         assert_eq!(KeyKind::Address.index(), 10);
         assert_eq!(KeyKind::InitialBirthDate.index(), 11);
+        assert_eq!(KeyKind::PhoneticMonthDay.index(), 13);
         assert!("fingerprint".parse::<KeyKind>().is_err());
     }
 
@@ -171,7 +184,9 @@ mod tests {
         ] {
             assert_eq!(k.strength(), Strength::WithAnother, "{k}");
         }
-        assert_eq!(InitialBirthDate.strength(), Strength::WithHousehold);
+        for k in [InitialBirthDate, PhoneticYear, PhoneticMonthDay] {
+            assert_eq!(k.strength(), Strength::WithHousehold, "{k}");
+        }
         assert!(InitialBirthDate.is_person());
         assert!(!Address.is_person());
     }

@@ -229,7 +229,7 @@ fn suffix3(s: &str) -> &str {
 
 /// The match-key ladder (spec §5.1): each key kind with the value it is derived from.
 pub fn person_key_values(p: &NormalisedPerson) -> Vec<(KeyKind, String)> {
-    let mut keys = Vec::with_capacity(13);
+    let mut keys = Vec::with_capacity(16);
     if let Some(bsn) = &p.bsn {
         keys.push((KeyKind::Bsn, bsn.clone()));
     }
@@ -265,6 +265,10 @@ pub fn person_key_values(p: &NormalisedPerson) -> Vec<(KeyKind, String)> {
         if p.initials.len() >= 2 {
             keys.push((KeyKind::AllInitials, join3(&p.initials, &pf, &d)));
         }
+        if let Some(pg) = pg.as_deref() {
+            keys.push((KeyKind::PhoneticYear, join3(pg, &pf, &d[..4])));
+            keys.push((KeyKind::PhoneticMonthDay, join3(pg, &pf, &d[5..])));
+        }
     }
     if let Some(i) = initial {
         let mut v = String::with_capacity(i.len() + 1 + d.len());
@@ -273,7 +277,7 @@ pub fn person_key_values(p: &NormalisedPerson) -> Vec<(KeyKind, String)> {
         v.push_str(&d);
         keys.push((KeyKind::InitialBirthDate, v));
     }
-    // At most 30 keys: a linear scan beats hashing clones; the first occurrence stays.
+    // At most 36 keys: a linear scan beats hashing clones; the first occurrence stays.
     let mut unique: Vec<(KeyKind, String)> = Vec::with_capacity(keys.len());
     for k in keys {
         if !unique.contains(&k) {
@@ -496,7 +500,7 @@ mod tests {
         let n = normalise_subject(&s, today).unwrap();
         let all = person_key_values(&n.parents[0]);
         let family = family_key_values(&n.parents[0]);
-        assert_eq!(family.len() + 1, all.len());
+        assert_eq!(family.len() + 3, all.len());
         assert_eq!(
             all.last(),
             Some(&(KeyKind::InitialBirthDate, "a|1960-01-31".to_string()))

@@ -107,8 +107,8 @@ pub fn shared(
 /// Never when both carry a BSN and the BSNs differ. Otherwise they are when they
 /// share a person key that may match alone; or a key that may match only with
 /// another and, besides it, a key of a different kind (a person key of that strength,
-/// or a household key); or a key that may match only with a household key (`id`)
-/// and a household key.
+/// or a household key); or a key that may match only with a household key (`id`,
+/// `py`, `pm`) and a household key.
 pub fn same_person(
     a_person: &[Pseudonym],
     a_household: &[Pseudonym],
@@ -160,7 +160,7 @@ mod tests {
     }
 
     #[test]
-    fn initial_and_birth_date_count_only_with_a_household_key() {
+    fn household_only_keys_count_only_with_a_household_key() {
         let id = p(KeyKind::InitialBirthDate, 1);
         let ini = p(KeyKind::InitialDate, 2);
         let adr = p(KeyKind::Address, 3);
@@ -169,6 +169,13 @@ mod tests {
         // `in` implies `id`: together they are still one weak piece of evidence.
         assert!(!same_person(&[id, ini], &[], &[id, ini], &[]));
         assert!(same_person(&[id, ini], &[adr], &[id, ini], &[adr]));
+        // The date-tolerant name keys behave alike.
+        for kind in [KeyKind::PhoneticYear, KeyKind::PhoneticMonthDay] {
+            let k = p(kind, 6);
+            assert!(!same_person(&[k], &[], &[k], &[]));
+            assert!(!same_person(&[k, ini], &[], &[k, ini], &[]));
+            assert!(same_person(&[k], &[adr], &[k], &[adr]));
+        }
     }
 
     #[test]
