@@ -40,7 +40,8 @@ fn key(kind: KeyKind, seed: u64) -> StoredKey {
     }
 }
 
-/// A signal with the key mix of a typical person: BSN for 70 %, 8 name keys, an address.
+/// A signal with the key mix of a typical person: BSN for 70 %, 11 name keys (3 of which
+/// count only at a shared address and are not posted), an address.
 fn signal(i: u64, org: &str) -> NewSignal {
     let mut person = Vec::new();
     if i % 10 < 7 {
@@ -55,6 +56,9 @@ fn signal(i: u64, org: &str) -> NewSignal {
         KeyKind::GivenEnd,
         KeyKind::InitialDate,
         KeyKind::AllInitials,
+        KeyKind::PhoneticYear,
+        KeyKind::PhoneticMonthDay,
+        KeyKind::InitialBirthDate,
     ]
     .into_iter()
     .enumerate()

@@ -8,7 +8,7 @@
 //!
 //! Run: `cargo run --example gen_vectors > spec/vectors/pseudonymisation-v1.json`
 
-use samenloop::pseudonym::ladder::person_key_values;
+use samenloop::pseudonym::ladder::{family_key_values, person_key_values};
 use samenloop::pseudonym::{
     Date, DomainKey, KeyId, KeyKind, PersonFields, SubjectFields, address, date, derive_subject,
     name, normalise_subject, number, phonetic, same_person,
@@ -120,6 +120,11 @@ fn main() {
         "Jan Peter Smit",
         "Smit",
         "Vries, de",
+        "Berg, van der",
+        "Berg, T.",
+        "JANSEN, D.S.",
+        "Hof, v. de",
+        "Jansen,",
     ]
     .iter()
     .map(|i| {
@@ -176,6 +181,10 @@ fn main() {
         " 111 222 333 ",
         "12345672",
         "012345672",
+        "1234560",
+        "12.34.560",
+        "1234561",
+        "123456",
         "111222334",
         "000000000",
         "12345",
@@ -319,6 +328,9 @@ fn main() {
         (KeyKind::InitialDate, "m|fris|1985-03-07"),
         (KeyKind::AllInitials, "mj|fris|1985-03-07"),
         (KeyKind::Address, "1234AB|12|A"),
+        (KeyKind::InitialBirthDate, "m|1985-03-07"),
+        (KeyKind::PhoneticYear, "marike|fris|1985"),
+        (KeyKind::PhoneticMonthDay, "marike|fris|03-07"),
     ]
     .iter()
     .map(|(k, v)| {
@@ -385,6 +397,20 @@ fn main() {
                     ..Default::default()
                 },
             ),
+        ),
+        (
+            "full name with an initial that is also a tussenvoegsel; BSN that lost two zeros"
+                .into(),
+            SubjectFields {
+                reference: "R-4b".into(),
+                person: PersonFields {
+                    bsn: "1234560".into(),
+                    full_name: "Berg, T.".into(),
+                    birth_date: "1 jan 1970".into(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
         ),
         (
             "V-nummer only".into(),
@@ -506,10 +532,16 @@ fn main() {
             true,
         ),
         (
-            "typo in family name",
+            "typo in the middle of the family name (fs and fe)",
+            person("Sanne", "Verhoeven", "1999-04-30"),
+            person("Sanne", "Verhueven", "1999-04-30"),
+            true,
+        ),
+        (
+            "typo at the end of the family name, nothing else shared (fs alone)",
             person("Sanne", "Bakker", "1999-04-30"),
             person("Sanne", "Bakkre", "1999-04-30"),
-            true,
+            false,
         ),
         (
             "typo in given name",
@@ -557,6 +589,27 @@ fn main() {
             false,
         ),
         (
+            "different BSNs, same name and birth date (veto)",
+            PersonFields {
+                bsn: "111222333".into(),
+                ..person("Jan", "Smit", "1985-01-01")
+            },
+            PersonFields {
+                bsn: "123456782".into(),
+                ..person("Jan", "Smit", "1985-01-01")
+            },
+            false,
+        ),
+        (
+            "one BSN, same name and birth date",
+            PersonFields {
+                bsn: "111222333".into(),
+                ..person("Jan", "Smit", "1985-01-01")
+            },
+            person("Jan", "Smit", "01-01-1985"),
+            true,
+        ),
+        (
             "parent and child with the same name",
             person("Jan", "Smit", "1960-03-03"),
             person("Jan", "Smit", "1990-03-03"),
@@ -580,6 +633,65 @@ fn main() {
         links.push(json!({ "description": desc, "a": format!("subjects[{}]", subjects.len()), "b": format!("subjects[{}]", subjects.len() + 1), "same_person": want }));
         subjects.push((format!("link vector: {desc} (a)"), sa));
         subjects.push((format!("link vector: {desc} (b)"), sb));
+    }
+    // The partner's family name only: first initial and birth date meet (`id`), which
+    // links with the same address and not without it.
+    {
+        let addr = |s: SubjectFields| SubjectFields {
+            postcode: "3011 AB".into(),
+            house_number: "4".into(),
+            ..s
+        };
+        let born = person("Marieke", "Jansen", "1985-03-07");
+        let partner_name = PersonFields {
+            initials: "M.".into(),
+            ..person("", "de Vries", "07-03-1985")
+        };
+        for (desc, a, b, want) in [
+            (
+                "day and month swapped, the same address (py + adr)",
+                addr(subject("LS-a", person("Marieke", "Jansen", "1985-03-07"))),
+                addr(subject("LS-b", person("Marieke", "Jansen", "1985-07-03"))),
+                true,
+            ),
+            (
+                "year off by one, the same address (pm + adr)",
+                addr(subject("LY-a", person("Marieke", "Jansen", "1985-03-07"))),
+                addr(subject("LY-b", person("Marieke", "Jansen", "1986-03-07"))),
+                true,
+            ),
+            (
+                "day and month swapped, no address (py alone)",
+                subject("LT-a", person("Marieke", "Jansen", "1985-03-07")),
+                subject("LT-b", person("Marieke", "Jansen", "1985-07-03")),
+                false,
+            ),
+            (
+                "partner's name only, the same address (id + adr)",
+                addr(subject("LP-a", born.clone())),
+                addr(subject("LP-b", partner_name.clone())),
+                true,
+            ),
+            (
+                "partner's name only, no address (id alone)",
+                subject("LQ-a", born),
+                subject("LQ-b", partner_name),
+                false,
+            ),
+        ] {
+            let k = |s: &SubjectFields| {
+                derive_subject(
+                    &key,
+                    &normalise_subject(s, today).unwrap_or_else(|e| panic!("{desc}: {e:?}")),
+                )
+            };
+            let (ka, kb) = (k(&a), k(&b));
+            let got = same_person(&ka.person, &ka.household, &kb.person, &kb.household);
+            assert_eq!(got, want, "link vector '{desc}' does not hold");
+            links.push(json!({ "description": desc, "a": format!("subjects[{}]", subjects.len()), "b": format!("subjects[{}]", subjects.len() + 1), "same_person": want }));
+            subjects.push((format!("link vector: {desc} (a)"), a));
+            subjects.push((format!("link vector: {desc} (b)"), b));
+        }
     }
     // An initials-only record links through a shared address (weak key + household key).
     {
@@ -608,13 +720,13 @@ fn main() {
             match normalise_subject(s, today) {
                 Ok(n) => {
                     let k = derive_subject(&key, &n);
-                    let values = |p: &samenloop::pseudonym::NormalisedPerson| -> Vec<Value> {
-                        person_key_values(p).iter().map(|(kind, val)| json!({ "kind": kind.code(), "value": val, "wire": key.derive(*kind, val).to_wire() })).collect()
+                    let values = |list: Vec<(KeyKind, String)>| -> Vec<Value> {
+                        list.iter().map(|(kind, val)| json!({ "kind": kind.code(), "value": val, "wire": key.derive(*kind, val).to_wire() })).collect()
                     };
                     v["normalised"] = serde_json::to_value(&n).unwrap_or(Value::Null);
-                    v["person_keys"] = Value::Array(values(&n.person));
+                    v["person_keys"] = Value::Array(values(person_key_values(&n.person)));
                     v["household_keys"] = json!(k.household.iter().map(|p| p.to_wire()).collect::<Vec<_>>());
-                    v["family_keys"] = json!(n.parents.iter().map(|p| Value::Array(values(p))).collect::<Vec<_>>());
+                    v["family_keys"] = json!(n.parents.iter().map(|p| Value::Array(values(family_key_values(p)))).collect::<Vec<_>>());
                     v["wire"] = serde_json::from_str(&k.to_json()).unwrap_or(Value::Null);
                 }
                 Err(errors) => {

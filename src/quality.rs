@@ -166,6 +166,8 @@ pub struct EntityFigures {
     pub pairs: u64,
     /// Records in the largest entity.
     pub largest: u64,
+    /// True pairs whose records end up in one entity, per BSN class.
+    pub recall_by_class: Vec<ClassRecall>,
 }
 
 /// A missed or falsely linked pair, with both records (synthetic data only).
@@ -238,7 +240,8 @@ pub struct Report {
     /// `1 - false_links / predicted_links`.
     pub precision: f64,
     /// What decided the true links: bsn, v_number, name_key (a key that links alone),
-    /// weak_plus_address, two_weak_keys.
+    /// weak_plus_address, two_weak_keys, household_rung_plus_address (a key that
+    /// links only with a household key, `id`, `py` or `pm`, and the address).
     pub true_links_by_rule: Vec<Count>,
     /// Missed true pairs by BSN class.
     pub misses_by_class: Vec<Count>,
@@ -369,7 +372,14 @@ pub fn evaluate(
     let t1 = Instant::now();
     let mut entries: Vec<(u64, u32)> = Vec::with_capacity((n_person + n_household) as usize);
     for (r, rec) in recs.iter().enumerate() {
-        for p in rec.person_keys.iter().chain(&rec.household_keys) {
+        // A key that links only with a household key adds no candidate the household
+        // key does not (and, like the index, is not looked up on its own).
+        for p in rec
+            .person_keys
+            .iter()
+            .chain(&rec.household_keys)
+            .filter(|p| p.kind.strength() != Strength::WithHousehold)
+        {
             entries.push((fingerprint(p), r as u32));
         }
     }
@@ -447,8 +457,10 @@ pub fn evaluate(
         .map(|(r, rec)| (rec.person, r as u32))
         .collect();
     by_person.sort_unstable();
+    let roots = entity_roots(recs.len(), &links);
     let mut class_true = [0u64; 3];
     let mut class_linked = [0u64; 3];
+    let mut class_entity = [0u64; 3];
     let mut pair_counts: BTreeMap<(u16, u16), (u64, u64)> = BTreeMap::new();
     let mut misses_by_noise: BTreeMap<Noise, u64> = BTreeMap::new();
     let mut pairs_by_noise: BTreeMap<Noise, u64> = BTreeMap::new();
@@ -470,6 +482,9 @@ pub fn evaluate(
                 }
                 let class = BsnClass::of(ra.has_bsn, rb.has_bsn) as usize;
                 class_true[class] += 1;
+                if roots[a as usize] == roots[b as usize] {
+                    class_entity[class] += 1;
+                }
                 let ep = pair_counts
                     .entry((ra.export.min(rb.export), ra.export.max(rb.export)))
                     .or_default();
@@ -497,22 +512,30 @@ pub fn evaluate(
         }
         start = end;
     }
-    let entity = entity_figures(&recs, &links, class_true.iter().sum::<u64>());
+    let ratio = |n: u64, d: u64| if d == 0 { 1.0 } else { n as f64 / d as f64 };
+    let by_class = |linked: &[u64; 3]| -> Vec<ClassRecall> {
+        BsnClass::ALL
+            .iter()
+            .map(|&c| ClassRecall {
+                class: c,
+                true_pairs: class_true[c as usize],
+                linked: linked[c as usize],
+                recall: ratio(linked[c as usize], class_true[c as usize]),
+            })
+            .collect()
+    };
+    let entity = entity_figures(
+        &recs,
+        &roots,
+        class_true.iter().sum::<u64>(),
+        by_class(&class_entity),
+    );
     let t_decide = t2.elapsed().as_secs_f64();
 
     let total_true: u64 = class_true.iter().sum::<u64>();
     let total_linked: u64 = class_linked.iter().sum();
     let total_misses = total_true - total_linked;
-    let ratio = |n: u64, d: u64| if d == 0 { 1.0 } else { n as f64 / d as f64 };
-    let recall: Vec<ClassRecall> = BsnClass::ALL
-        .iter()
-        .map(|&c| ClassRecall {
-            class: c,
-            true_pairs: class_true[c as usize],
-            linked: class_linked[c as usize],
-            recall: ratio(class_linked[c as usize], class_true[c as usize]),
-        })
-        .collect();
+    let recall = by_class(&class_linked);
     let precision = 1.0
         - if predicted == 0 {
             0.0
@@ -729,6 +752,11 @@ fn rule(a: &Rec, b: &Rec) -> &'static str {
         .any(|&k| k.strength() == Strength::Alone && shares(k))
     {
         "name_key"
+    } else if !KeyKind::ALL
+        .iter()
+        .any(|&k| k.strength() == Strength::WithAnother && shares(k))
+    {
+        "household_rung_plus_address"
     } else if a
         .household_keys
         .iter()
@@ -795,9 +823,9 @@ fn example(exports: &[PartnerExport], ra: &Rec, rb: &Rec, rel: Relation) -> Pair
     }
 }
 
-/// Union–find over the predicted links, then pair counts per entity.
-fn entity_figures(recs: &[Rec], links: &[(u32, u32)], total_true: u64) -> EntityFigures {
-    let mut parent: Vec<u32> = (0..recs.len() as u32).collect();
+/// Union–find over the predicted links: the entity (root record) of every record.
+fn entity_roots(n: usize, links: &[(u32, u32)]) -> Vec<u32> {
+    let mut parent: Vec<u32> = (0..n as u32).collect();
     fn find(parent: &mut [u32], mut x: u32) -> u32 {
         while parent[x as usize] != x {
             let up = parent[parent[x as usize] as usize];
@@ -812,11 +840,20 @@ fn entity_figures(recs: &[Rec], links: &[(u32, u32)], total_true: u64) -> Entity
             parent[ra.max(rb) as usize] = ra.min(rb);
         }
     }
+    (0..n as u32).map(|r| find(&mut parent, r)).collect()
+}
+
+/// Pair counts per entity.
+fn entity_figures(
+    recs: &[Rec],
+    roots: &[u32],
+    total_true: u64,
+    recall_by_class: Vec<ClassRecall>,
+) -> EntityFigures {
     // (entity, export) counts and (entity, person, export) counts.
     let mut by_entity: Vec<(u32, u16)> = Vec::with_capacity(recs.len());
     let mut by_person: Vec<(u32, u32, u16)> = Vec::with_capacity(recs.len());
-    for (r, rec) in recs.iter().enumerate() {
-        let root = find(&mut parent, r as u32);
+    for (rec, &root) in recs.iter().zip(roots) {
         by_entity.push((root, rec.export));
         by_person.push((root, rec.person, rec.export));
     }
@@ -837,6 +874,7 @@ fn entity_figures(recs: &[Rec], links: &[(u32, u32)], total_true: u64) -> Entity
         },
         pairs,
         largest,
+        recall_by_class,
     }
 }
 
@@ -1024,6 +1062,16 @@ impl Report {
             self.entity.pairs,
             self.entity.largest
         );
+        for r in &self.entity.recall_by_class {
+            let _ = writeln!(
+                s,
+                "  {:<20} {:>9} / {:>9}  {:>9}",
+                r.class.label(),
+                r.linked,
+                r.true_pairs,
+                pct(r.recall)
+            );
+        }
         let _ = writeln!(s, "\nfloors:");
         for f in &self.floors {
             let _ = writeln!(

@@ -51,42 +51,62 @@ fn recall(r: &Report, class: BsnClass) -> f64 {
     r.recall.iter().find(|c| c.class == class).unwrap().recall
 }
 
-/// The floors of the product. Spec v1 does not meet them all on this population:
-/// see `samenloop quality --persons 200000 --seed 1` for the figures and the
-/// breakdown of misses and false links. Run with `cargo test -- --ignored`.
+fn assert_floor(r: &Report, name: &str) {
+    let f = r.floors.iter().find(|f| f.name == name).unwrap();
+    assert!(
+        f.ok,
+        "{}: {:.4} < {:.4}\n{}",
+        f.name,
+        f.value,
+        f.floor,
+        r.to_text()
+    );
+}
+
+/// The floors of the product that spec v1 meets: precision, and recall where both
+/// records or neither has a BSN.
 #[test]
-#[ignore = "spec v1 misses the precision and recall floors on synthetic data; see the quality report"]
-fn floors_hold() {
+fn floors_hold_but_one_bsn_recall() {
     let r = large();
-    for f in &r.floors {
-        assert!(
-            f.ok,
-            "{}: {:.4} < {:.4}\n{}",
-            f.name,
-            f.value,
-            f.floor,
-            r.to_text()
-        );
+    assert_eq!(r.floors.len(), 4);
+    for name in [
+        "precision",
+        "recall, both have a BSN",
+        "recall, neither has a BSN",
+    ] {
+        assert_floor(r, name);
     }
 }
 
-/// What spec v1 achieves today (seed 1, 40,000 persons, 4 partners), with a small
-/// margin: a change to the ladder or the generator that makes matching worse fails
-/// here. Raise these numbers when the ladder improves.
+/// Recall where exactly one record has a BSN stays below its floor of 99 %: most of
+/// the remaining misses are an initials-only record without BSN at an old address
+/// (or none) against a record with a BSN; they share only `in` and `id`, which link
+/// only with a second key. See the README ("Matching quality"). Run with
+/// `cargo test -- --ignored`.
+#[test]
+#[ignore = "spec v1 reaches about 97.9% where one record has a BSN (floor 99%); see the quality report"]
+fn one_bsn_recall_floor_holds() {
+    assert_floor(large(), "recall, one has a BSN");
+}
+
+/// What spec v1 achieves today (seed 1, 40,000 persons, 4 partners: precision
+/// 99.972%, recall 99.928% / 97.718% / 97.582% for both / one / neither BSN, entity
+/// recall 99.314%), with a small margin: a change to the ladder or the generator that
+/// makes matching worse fails here. Raise these numbers when the ladder improves.
 #[test]
 fn quality_does_not_regress() {
     let r = large();
     let text = r.to_text();
-    assert!(r.precision >= 0.997, "precision {}\n{text}", r.precision);
-    // Below 100% only because spec v1 rejects some realistic records (see the
-    // rejects in the report); every accepted pair with two BSNs links.
-    assert!(recall(r, BsnClass::Both) >= 0.985, "{text}");
-    assert!(recall(r, BsnClass::One) >= 0.94, "{text}");
-    assert!(recall(r, BsnClass::Neither) >= 0.93, "{text}");
-    assert!(r.entity.recall >= 0.97, "{text}");
-    // Rejections come only from two known spec defects (see src/synth/mod.rs tests).
-    assert!(r.rejected * 100 < r.records, "{text}");
-    assert!((6.0..10.0).contains(&r.person_keys_per_record), "{text}");
+    assert!(r.precision >= 0.9993, "precision {}\n{text}", r.precision);
+    // Below 100% only because spec v1 rejects BSNs of 6 digits (see the rejects in the
+    // report); every accepted pair with two BSNs links.
+    assert!(recall(r, BsnClass::Both) >= 0.999, "{text}");
+    assert!(recall(r, BsnClass::One) >= 0.975, "{text}");
+    assert!(recall(r, BsnClass::Neither) >= 0.97, "{text}");
+    assert!(r.entity.recall >= 0.99, "{text}");
+    // Rejections come only from known spec limits (see src/synth/mod.rs tests).
+    assert!(r.rejected * 1000 < r.records, "{text}");
+    assert!((6.0..12.0).contains(&r.person_keys_per_record), "{text}");
     assert!(r.records > 40_000 && r.predicted_links > 20_000, "{text}");
     for c in &r.recall {
         assert!(

@@ -28,6 +28,7 @@
 
 use super::model::*;
 use super::postings::PostingIndex;
+use crate::pseudonym::link::Shared;
 use crate::pseudonym::{KeyKind, Strength};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -354,30 +355,45 @@ pub fn match_signals(kv: &dyn KvRead, m: &MatchRecord) -> Result<Vec<SignalRecor
     Ok(out)
 }
 
-/// Shared-key evidence between the new signal and one stored signal.
-#[derive(Default, Clone, Copy)]
-struct Evidence {
-    kinds: u32,
-    strong: bool,
-    weak: bool,
-}
-
-impl Evidence {
-    fn add(&mut self, kind: u8) {
-        self.kinds |= 1 << kind;
-        match KeyKind::ALL.get(usize::from(kind)).map(|k| k.strength()) {
-            Some(Strength::Alone) => self.strong = true,
-            Some(Strength::WithAnother) => self.weak = true,
-            _ => {}
-        }
-    }
-    /// The link rule of spec/pseudonymisation.md §5.2.
-    fn links(&self) -> bool {
-        self.strong || (self.weak && self.kinds.count_ones() >= 2)
+/// Records a shared person key of stored kind index `kind` (unknown kinds prove nothing).
+fn add_kind(e: &mut Shared, kind: u8) {
+    if let Some(k) = KeyKind::ALL.get(usize::from(kind)) {
+        e.add_person(*k);
     }
 }
 
-const ADDRESS_KIND: u8 = KeyKind::Address as u8;
+const BSN_KIND: u8 = KeyKind::Bsn as u8;
+
+/// Whether keys of this kind are posted (looked up by value). Keys that link only
+/// with a household key (`id`) are compared within the signals sharing an address
+/// instead: posted, their low-entropy values would fill long posting lists.
+fn indexed(kind: u8) -> bool {
+    KeyKind::ALL
+        .get(usize::from(kind))
+        .is_none_or(|k| k.strength() != Strength::WithHousehold)
+}
+
+/// Whether the parents or guardians of `rec` that share a key with `keys` all have
+/// another BSN than `keys` (so `keys` is none of them).
+fn parents_differ(keys: &[StoredKey], rec: &SignalRecord) -> bool {
+    let mut met = rec
+        .family
+        .iter()
+        .filter(|f| f.iter().any(|x| keys.iter().any(|k| k.p2 == x.p2)))
+        .peekable();
+    met.peek().is_some() && met.all(|f| bsn_differs(keys, f))
+}
+
+/// Whether both key lists carry a BSN key and share none: two different persons
+/// whatever else they share (the BSN veto of spec §5.2).
+fn bsn_differs(a: &[StoredKey], b: &[StoredKey]) -> bool {
+    let is_bsn = |k: &&StoredKey| k.kind == BSN_KIND;
+    let mut a_bsn = a.iter().filter(is_bsn).peekable();
+    if a_bsn.peek().is_none() || !b.iter().any(|k| k.kind == BSN_KIND) {
+        return false;
+    }
+    !a_bsn.any(|k| b.iter().filter(is_bsn).any(|x| x.p2 == k.p2))
+}
 
 /// The live postings of a key, or `None` when the key is too common to link.
 fn postings(
@@ -416,7 +432,8 @@ pub fn index_signal(index: &mut PostingIndex, rec: &SignalRecord, policy: &Polic
         .chain(rec.household.iter().map(|k| (k, Role::Household)))
         .chain(rec.family.iter().flatten().map(|k| (k, Role::Family)));
     for (k, role) in roles {
-        if role == Role::Household && policy.excluded_addresses.contains(&k.p2) {
+        if !indexed(k.kind) || role == Role::Household && policy.excluded_addresses.contains(&k.p2)
+        {
             continue;
         }
         let live = index.get(&k.p2).iter().filter(|p| p.valid_at(now)).count();
@@ -465,21 +482,19 @@ pub fn submit(
     let until_min = until_minutes(new.valid_until);
 
     // 1. Look up every key once; collect the evidence per stored signal.
-    let mut person_ev: HashMap<SignalId, Evidence> = HashMap::new();
+    let mut person_ev: HashMap<SignalId, Shared> = HashMap::new();
     let mut address_shared: BTreeSet<SignalId> = BTreeSet::new();
     let mut family_links: BTreeSet<SignalId> = BTreeSet::new();
     let mut writes: Vec<([u8; 32], Posting)> = Vec::new();
-    for k in &new.person {
+    // The subject met a stored signal's parent or guardian.
+    let mut as_parent_ev: BTreeMap<SignalId, Shared> = BTreeMap::new();
+    for k in new.person.iter().filter(|k| indexed(k.kind)) {
         if let Some(list) = postings(kv, policy, &k.p2, now, fx)? {
-            for p in &list {
+            for p in list.iter().filter(|p| p.kind == k.kind) {
                 match p.role {
-                    Role::Person if p.kind == k.kind => {
-                        person_ev.entry(p.signal).or_default().add(k.kind)
-                    }
-                    Role::Family => {
-                        family_links.insert(p.signal);
-                    }
-                    _ => {}
+                    Role::Person => add_kind(person_ev.entry(p.signal).or_default(), k.kind),
+                    Role::Family => add_kind(as_parent_ev.entry(p.signal).or_default(), k.kind),
+                    Role::Household => {}
                 }
             }
             writes.push((
@@ -514,15 +529,34 @@ pub fn submit(
             ));
         }
     }
+    let new_has_bsn = new.person.iter().any(|k| k.kind == BSN_KIND);
+    for (s, mut e) in as_parent_ev {
+        if !e.links() {
+            continue;
+        }
+        let rec = if new_has_bsn {
+            signal_by_id(kv, s)?
+        } else {
+            None
+        };
+        if rec.is_some_and(|rec| parents_differ(&new.person, &rec)) {
+            e.set_bsn_differs();
+        }
+        if e.links() {
+            family_links.insert(s);
+        }
+    }
     for parent in &new.family {
-        let mut parent_ev: HashMap<SignalId, Evidence> = HashMap::new();
-        for k in parent {
+        // Per stored signal and role: the parent met its subject (Person) or one of
+        // its parents (Family).
+        let mut parent_ev: BTreeMap<(SignalId, Role), Shared> = BTreeMap::new();
+        for k in parent.iter().filter(|k| indexed(k.kind)) {
             if let Some(list) = postings(kv, policy, &k.p2, now, fx)? {
                 for p in list
                     .iter()
                     .filter(|p| p.kind == k.kind && p.role != Role::Household)
                 {
-                    parent_ev.entry(p.signal).or_default().add(k.kind);
+                    add_kind(parent_ev.entry((p.signal, p.role)).or_default(), k.kind);
                 }
                 writes.push((
                     k.p2,
@@ -535,24 +569,71 @@ pub fn submit(
                 ));
             }
         }
-        family_links.extend(
-            parent_ev
-                .into_iter()
-                .filter(|(_, e)| e.links())
-                .map(|(s, _)| s),
-        );
+        let parent_has_bsn = parent.iter().any(|k| k.kind == BSN_KIND);
+        for ((s, role), mut e) in parent_ev {
+            if !e.links() || family_links.contains(&s) {
+                continue;
+            }
+            let rec = if parent_has_bsn {
+                signal_by_id(kv, s)?
+            } else {
+                None
+            };
+            if let Some(rec) = rec {
+                let differs = match role {
+                    Role::Person => bsn_differs(parent, &rec.person),
+                    _ => parents_differ(parent, &rec),
+                };
+                if differs {
+                    e.set_bsn_differs();
+                }
+            }
+            if e.links() {
+                family_links.insert(s);
+            }
+        }
+    }
+    // Keys that count only with a shared household key are not posted: they are
+    // compared with the signals that share an address, and nowhere else.
+    let household_only: Vec<&StoredKey> = new.person.iter().filter(|k| !indexed(k.kind)).collect();
+    if !household_only.is_empty() {
+        for s in &address_shared {
+            if let Some(rec) = signal_by_id(kv, *s)? {
+                for k in household_only.iter().filter(|k| rec.person.contains(k)) {
+                    add_kind(person_ev.entry(*s).or_default(), k.kind);
+                }
+            }
+        }
     }
     // A weak shared person key plus a shared address is a link (§5.2).
     for s in &address_shared {
         if let Some(e) = person_ev.get_mut(s) {
-            e.add(ADDRESS_KIND);
+            e.add_household();
         }
     }
-    let person_links: BTreeSet<SignalId> = person_ev
-        .iter()
-        .filter(|(_, e)| e.links())
-        .map(|(s, _)| *s)
-        .collect();
+    // The BSN veto needs the stored signal's own keys: read only for signals that
+    // would link otherwise, and only when the new signal has a BSN. Their entities
+    // are kept for step 3.
+    let mut person_links: BTreeSet<SignalId> = BTreeSet::new();
+    let mut linked_entity: HashMap<SignalId, u64> = HashMap::new();
+    for (s, e) in &mut person_ev {
+        if !e.links() {
+            continue;
+        }
+        let rec = if new_has_bsn {
+            signal_by_id(kv, *s)?
+        } else {
+            None
+        };
+        if let Some(rec) = rec {
+            if bsn_differs(&new.person, &rec.person) {
+                e.set_bsn_differs();
+                continue;
+            }
+            linked_entity.insert(*s, rec.entity);
+        }
+        person_links.insert(*s);
+    }
 
     // 2. Write the signal and its postings.
     let record = SignalRecord {
@@ -592,7 +673,9 @@ pub fn submit(
     let me = member_of(&record);
     let mut linked: BTreeSet<u64> = BTreeSet::new();
     for s in &person_links {
-        if let Some(rec) = signal_by_id(kv, *s)? {
+        if let Some(e) = linked_entity.get(s) {
+            linked.insert(*e);
+        } else if let Some(rec) = signal_by_id(kv, *s)? {
             linked.insert(rec.entity);
         }
     }
@@ -1195,6 +1278,120 @@ mod tests {
         );
     }
 
+    fn matches(kv: &Mem) -> Vec<MatchRecord> {
+        kv.0.iter()
+            .filter(|(k, _)| k[0] == b'm')
+            .map(|(_, v)| serde_json::from_slice(v).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn different_bsns_never_link_as_one_person() {
+        // Twins at one address: the same name key and address, different BSNs.
+        let (mut kv, p) = (Mem::default(), policy());
+        let twin = |org: &str, r: &str, bsn: u8| {
+            sig(
+                org,
+                r,
+                vec![k(KeyKind::Bsn, bsn), k(KeyKind::NameDate, 5)],
+                vec![k(KeyKind::Address, 9)],
+            )
+        };
+        run(&mut kv, &p, twin("a", "1", 1), 10);
+        run(&mut kv, &p, twin("b", "2", 2), 11);
+        let m = matches(&kv);
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert_eq!(
+            m[0].kind,
+            MatchKind::Household,
+            "two persons of one household, not one person"
+        );
+        // Without a BSN on one side the same keys do link (the rule of §5.2).
+        run(
+            &mut kv,
+            &p,
+            sig("c", "3", vec![k(KeyKind::NameDate, 5)], vec![]),
+            12,
+        );
+        assert!(matches(&kv).iter().any(|m| m.kind == MatchKind::Person));
+        // same_person on the corresponding key sets agrees.
+        let ps = |kind, b| crate::pseudonym::Pseudonym {
+            kind,
+            bytes: [b; 32],
+        };
+        assert!(!crate::pseudonym::same_person(
+            &[ps(KeyKind::Bsn, 1), ps(KeyKind::NameDate, 5)],
+            &[ps(KeyKind::Address, 9)],
+            &[ps(KeyKind::Bsn, 2), ps(KeyKind::NameDate, 5)],
+            &[ps(KeyKind::Address, 9)],
+        ));
+    }
+
+    #[test]
+    fn parents_link_by_the_same_rule() {
+        let p = policy();
+        let parent_keys = |bsn: u8| vec![k(KeyKind::Bsn, bsn), k(KeyKind::NameDate, 5)];
+        let child = |org: &str, r: &str, bsn: u8| NewSignal {
+            family: vec![parent_keys(bsn)],
+            ..sig(org, r, vec![k(KeyKind::Bsn, 50 + bsn)], vec![])
+        };
+        // The parent's own signal with another BSN: no family link.
+        let mut kv = Mem::default();
+        run(&mut kv, &p, sig("a", "1", parent_keys(1), vec![]), 10);
+        run(&mut kv, &p, child("b", "2", 2), 11);
+        assert!(matches(&kv).is_empty());
+        // With the same BSN: a family match.
+        run(&mut kv, &p, child("c", "3", 1), 12);
+        let m = matches(&kv);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].kind, MatchKind::Family);
+        // A subject that meets a stored child's parent on one weak key only: no link.
+        let mut kv = Mem::default();
+        run(
+            &mut kv,
+            &p,
+            NewSignal {
+                family: vec![vec![k(KeyKind::InitialDate, 7)]],
+                ..sig("a", "1", vec![k(KeyKind::Bsn, 60)], vec![])
+            },
+            10,
+        );
+        run(
+            &mut kv,
+            &p,
+            sig("b", "2", vec![k(KeyKind::InitialDate, 7)], vec![]),
+            11,
+        );
+        assert!(matches(&kv).is_empty());
+    }
+
+    #[test]
+    fn initial_and_birth_date_link_only_at_a_shared_address() {
+        let p = policy();
+        let (id, ini) = (k(KeyKind::InitialBirthDate, 3), k(KeyKind::InitialDate, 4));
+        let adr = |b| vec![k(KeyKind::Address, b)];
+        // No address, or another one: no link, even with a second weak key (`in`).
+        let mut kv = Mem::default();
+        run(&mut kv, &p, sig("a", "1", vec![id, ini], adr(8)), 10);
+        run(&mut kv, &p, sig("b", "2", vec![id, ini], vec![]), 11);
+        run(&mut kv, &p, sig("c", "3", vec![id], adr(9)), 12);
+        assert!(matches(&kv).is_empty(), "{:?}", matches(&kv));
+        // `id` is never posted: it is compared among signals that share an address.
+        assert!(kv.postings(&id.p2).is_empty());
+        // The same address: a person match.
+        run(&mut kv, &p, sig("d", "4", vec![id], adr(8)), 13);
+        let m = matches(&kv);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].kind, MatchKind::Person);
+        // At an excluded (institutional) address it does not link.
+        let mut p = policy();
+        p.excluded_addresses.insert([7; 32]);
+        let mut kv = Mem::default();
+        run(&mut kv, &p, sig("a", "1", vec![id], adr(7)), 10);
+        run(&mut kv, &p, sig("b", "2", vec![id], adr(7)), 11);
+        assert!(matches(&kv).is_empty());
+    }
+
     #[test]
     fn bridging_signal_merges_entities_and_their_matches() {
         let (mut kv, p) = (Mem::default(), policy());
@@ -1409,7 +1606,11 @@ mod tests {
                 sig(
                     &format!("o{}", i % 3),
                     &format!("r{i}"),
-                    vec![k(KeyKind::Bsn, 1 + i % 4), k(KeyKind::NameDate, 7)],
+                    vec![
+                        k(KeyKind::Bsn, 1 + i % 4),
+                        k(KeyKind::NameDate, 7),
+                        k(KeyKind::InitialBirthDate, 90),
+                    ],
                     household,
                 ),
                 10,
@@ -1433,6 +1634,7 @@ mod tests {
             assert_eq!(got, want, "postings of key {b}");
         }
         assert!(rebuilt.get(&[200; 32]).is_empty(), "excluded address");
+        assert!(rebuilt.get(&[90; 32]).is_empty(), "`id` is never posted");
         // Key 7 was full (1, 2, 3) when signal 4 came; the withdrawal of 1 freed a place.
         // Live, 4 stays out; the rebuild applies the cap afresh, in signal-id order.
         let held: Vec<SignalId> = kv.postings(&[7; 32]).iter().map(|p| p.signal).collect();

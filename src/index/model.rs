@@ -211,7 +211,7 @@ impl SignalRecord {
 }
 
 /// The role a key plays in its signal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
     /// A person key of the subject.
     Person = 0,

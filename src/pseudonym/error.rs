@@ -114,7 +114,7 @@ impl Reason {
             Reason::BsnNotDigits => {
                 "a BSN holds only digits (spaces, dots and hyphens are ignored)"
             }
-            Reason::BsnLength => "a BSN has 9 digits (8 when a leading zero was lost)",
+            Reason::BsnLength => "a BSN has 9 digits (7 or 8 when leading zeros were lost)",
             Reason::BsnChecksum => "fails the 11-proef",
             Reason::VNumberFormat => "a V-nummer has 10 digits",
             Reason::PostcodeFormat => "not a Dutch postcode (1234 AB)",

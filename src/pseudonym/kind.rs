@@ -29,6 +29,17 @@ pub enum KeyKind {
     AllInitials,
     /// `adr` — postcode | house number | addition (household key).
     Address,
+    /// `id` — first initial | birth date. Links only together with a shared household
+    /// key (a usage name or a second family-name error at the same address).
+    ///
+    /// Appended after `adr` because the index stores kinds by [`KeyKind::index`].
+    InitialBirthDate,
+    /// `py` — phonetic first given name | phonetic family-name part | birth year.
+    /// Links only together with a shared household key (a wrong day or month).
+    PhoneticYear,
+    /// `pm` — phonetic first given name | phonetic family-name part | birth month and
+    /// day. Links only together with a shared household key (a wrong year).
+    PhoneticMonthDay,
 }
 
 /// How much a shared key of a kind proves on its own (spec §5.2).
@@ -36,16 +47,21 @@ pub enum KeyKind {
 pub enum Strength {
     /// One shared key links two records as the same person.
     Alone,
-    /// Links only together with a second shared key of another kind.
+    /// Links only together with a second shared key of another kind
+    /// (a person key of this strength or a household key).
     WithAnother,
+    /// Links only together with a shared household key; never counts as the second
+    /// key for a [`Strength::WithAnother`] key (every such key implies it).
+    WithHousehold,
     /// A household key: links persons into a household, never persons to each other,
     /// but counts as the second key for a [`Strength::WithAnother`] key.
     Household,
 }
 
 impl KeyKind {
-    /// Every kind, in ladder order.
-    pub const ALL: [KeyKind; 11] = [
+    /// Every kind, in the order of [`KeyKind::index`] (the ladder order of spec §5.1,
+    /// with kinds added later at the end).
+    pub const ALL: [KeyKind; 14] = [
         KeyKind::Bsn,
         KeyKind::VNumber,
         KeyKind::NameDate,
@@ -57,6 +73,9 @@ impl KeyKind {
         KeyKind::InitialDate,
         KeyKind::AllInitials,
         KeyKind::Address,
+        KeyKind::InitialBirthDate,
+        KeyKind::PhoneticYear,
+        KeyKind::PhoneticMonthDay,
     ];
 
     /// The wire and derivation code of the kind.
@@ -73,23 +92,28 @@ impl KeyKind {
             KeyKind::InitialDate => "in",
             KeyKind::AllInitials => "ai",
             KeyKind::Address => "adr",
+            KeyKind::InitialBirthDate => "id",
+            KeyKind::PhoneticYear => "py",
+            KeyKind::PhoneticMonthDay => "pm",
         }
     }
 
     /// What a shared key of this kind proves on its own.
     pub fn strength(self) -> Strength {
         match self {
-            KeyKind::Bsn
-            | KeyKind::VNumber
-            | KeyKind::NameDate
-            | KeyKind::PhoneticDate
-            | KeyKind::FamilyStart
-            | KeyKind::FamilyEnd => Strength::Alone,
-            KeyKind::GivenStart
+            KeyKind::Bsn | KeyKind::VNumber | KeyKind::NameDate | KeyKind::PhoneticDate => {
+                Strength::Alone
+            }
+            KeyKind::FamilyStart
+            | KeyKind::FamilyEnd
+            | KeyKind::GivenStart
             | KeyKind::GivenEnd
             | KeyKind::InitialDate
             | KeyKind::AllInitials => Strength::WithAnother,
             KeyKind::Address => Strength::Household,
+            KeyKind::InitialBirthDate | KeyKind::PhoneticYear | KeyKind::PhoneticMonthDay => {
+                Strength::WithHousehold
+            }
         }
     }
 
@@ -98,7 +122,8 @@ impl KeyKind {
         self.strength() != Strength::Household
     }
 
-    /// A dense index 0..11, for per-kind tables.
+    /// A dense index 0..14, for per-kind tables; stored by the index, so a kind keeps
+    /// its index for good.
     pub fn index(self) -> usize {
         self as usize
     }
@@ -122,5 +147,47 @@ impl FromStr for KeyKind {
             .into_iter()
             .find(|k| k.code() == s)
             .ok_or(UnknownKind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indices_are_stable_and_codes_unique() {
+        for (i, k) in KeyKind::ALL.iter().enumerate() {
+            assert_eq!(k.index(), i, "{k}");
+            assert_eq!(k.code().parse::<KeyKind>(), Ok(*k));
+        }
+        // The index stores kinds by number: these must never move.
+        assert_eq!(KeyKind::Bsn.index(), 0);
+        assert_eq!(KeyKind::Address.index(), 10);
+        assert_eq!(KeyKind::InitialBirthDate.index(), 11);
+        assert_eq!(KeyKind::PhoneticMonthDay.index(), 13);
+        assert!("fingerprint".parse::<KeyKind>().is_err());
+    }
+
+    #[test]
+    fn strengths() {
+        use KeyKind::*;
+        for k in [Bsn, VNumber, NameDate, PhoneticDate] {
+            assert_eq!(k.strength(), Strength::Alone, "{k}");
+        }
+        for k in [
+            FamilyStart,
+            FamilyEnd,
+            GivenStart,
+            GivenEnd,
+            InitialDate,
+            AllInitials,
+        ] {
+            assert_eq!(k.strength(), Strength::WithAnother, "{k}");
+        }
+        for k in [InitialBirthDate, PhoneticYear, PhoneticMonthDay] {
+            assert_eq!(k.strength(), Strength::WithHousehold, "{k}");
+        }
+        assert!(InitialBirthDate.is_person());
+        assert!(!Address.is_person());
     }
 }

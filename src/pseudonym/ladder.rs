@@ -4,7 +4,7 @@ use super::address::{self, Address};
 use super::date::{self, Date};
 use super::derive::{DomainKey, Pseudonym};
 use super::error::{FieldError, Reason};
-use super::kind::KeyKind;
+use super::kind::{KeyKind, Strength};
 use super::name::{self, GivenNames};
 use super::number;
 use super::phonetic;
@@ -229,7 +229,7 @@ fn suffix3(s: &str) -> &str {
 
 /// The match-key ladder (spec §5.1): each key kind with the value it is derived from.
 pub fn person_key_values(p: &NormalisedPerson) -> Vec<(KeyKind, String)> {
-    let mut keys = Vec::with_capacity(12);
+    let mut keys = Vec::with_capacity(16);
     if let Some(bsn) = &p.bsn {
         keys.push((KeyKind::Bsn, bsn.clone()));
     }
@@ -265,8 +265,19 @@ pub fn person_key_values(p: &NormalisedPerson) -> Vec<(KeyKind, String)> {
         if p.initials.len() >= 2 {
             keys.push((KeyKind::AllInitials, join3(&p.initials, &pf, &d)));
         }
+        if let Some(pg) = pg.as_deref() {
+            keys.push((KeyKind::PhoneticYear, join3(pg, &pf, &d[..4])));
+            keys.push((KeyKind::PhoneticMonthDay, join3(pg, &pf, &d[5..])));
+        }
     }
-    // At most 29 keys: a linear scan beats hashing clones; the first occurrence stays.
+    if let Some(i) = initial {
+        let mut v = String::with_capacity(i.len() + 1 + d.len());
+        v.push_str(i);
+        v.push('|');
+        v.push_str(&d);
+        keys.push((KeyKind::InitialBirthDate, v));
+    }
+    // At most 36 keys: a linear scan beats hashing clones; the first occurrence stays.
     let mut unique: Vec<(KeyKind, String)> = Vec::with_capacity(keys.len());
     for k in keys {
         if !unique.contains(&k) {
@@ -274,6 +285,14 @@ pub fn person_key_values(p: &NormalisedPerson) -> Vec<(KeyKind, String)> {
         }
     }
     unique
+}
+
+/// The family keys of a parent or guardian (spec §5.4): its person keys without those
+/// that link only with a household key, since a parent's keys are compared without one.
+pub fn family_key_values(p: &NormalisedPerson) -> Vec<(KeyKind, String)> {
+    let mut keys = person_key_values(p);
+    keys.retain(|(k, _)| k.strength() != Strength::WithHousehold);
+    keys
 }
 
 /// Normalises the address of a subject, if it has one.
@@ -421,22 +440,23 @@ pub struct SubjectKeys {
 
 /// Derives the key set of a normalised subject.
 pub fn derive_subject(key: &DomainKey, s: &NormalisedSubject) -> SubjectKeys {
-    let derive_all = |p: &NormalisedPerson| -> Vec<Pseudonym> {
-        person_key_values(p)
-            .iter()
-            .map(|(k, v)| key.derive(*k, v))
-            .collect()
+    let derive_all = |values: Vec<(KeyKind, String)>| -> Vec<Pseudonym> {
+        values.iter().map(|(k, v)| key.derive(*k, v)).collect()
     };
     SubjectKeys {
         reference: s.reference.clone(),
         key_id: key.id().to_string(),
-        person: derive_all(&s.person),
+        person: derive_all(person_key_values(&s.person)),
         household: s
             .address
             .iter()
             .map(|a| key.derive(KeyKind::Address, &a.key_value()))
             .collect(),
-        family: s.parents.iter().map(derive_all).collect(),
+        family: s
+            .parents
+            .iter()
+            .map(|p| derive_all(family_key_values(p)))
+            .collect(),
     }
 }
 
@@ -447,4 +467,43 @@ pub fn pseudonymise(
     today: Date,
 ) -> Result<SubjectKeys, Vec<FieldError>> {
     normalise_subject(s, today).map(|n| derive_subject(key, &n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pseudonym::KeyId;
+
+    fn person(given: &str, family: &str, born: &str) -> PersonFields {
+        PersonFields {
+            given_names: given.into(),
+            family_name: family.into(),
+            birth_date: born.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn family_keys_leave_out_household_only_keys() {
+        let key = DomainKey::new(KeyId::parse("t").unwrap(), [3; 32]);
+        let today = Date::new(2026, 1, 1).unwrap();
+        let s = SubjectFields {
+            reference: "R-1".into(),
+            person: person("Marieke", "de Vries", "1985-03-07"),
+            parents: vec![person("Anna", "de Vries", "1960-01-31")],
+            ..Default::default()
+        };
+        let k = pseudonymise(&key, &s, today).unwrap();
+        let has = |keys: &[Pseudonym]| keys.iter().any(|p| p.kind == KeyKind::InitialBirthDate);
+        assert!(has(&k.person));
+        assert!(!has(&k.family[0]));
+        let n = normalise_subject(&s, today).unwrap();
+        let all = person_key_values(&n.parents[0]);
+        let family = family_key_values(&n.parents[0]);
+        assert_eq!(family.len() + 3, all.len());
+        assert_eq!(
+            all.last(),
+            Some(&(KeyKind::InitialBirthDate, "a|1960-01-31".to_string()))
+        );
+    }
 }

@@ -145,7 +145,10 @@ pub fn split_full_name(input: &str) -> Result<(String, String), Reason> {
     match pieces.as_slice() {
         [family, given] => {
             let gw = words(given);
-            if gw.is_empty() || gw.iter().all(|w| is_tussenvoegsel(w)) {
+            // "Vries, de" has no given name; "Berg, T." has the initial T although
+            // `t` is in table T too: single letters are initials.
+            let initials_only = gw.iter().all(|w| w.len() == 1);
+            if gw.is_empty() || (!initials_only && gw.iter().all(|w| is_tussenvoegsel(w))) {
                 return Err(Reason::FullNameWithoutGivenName);
             }
             Ok((render(given), render(family)))
@@ -262,6 +265,28 @@ mod tests {
         );
         assert_eq!(
             split_full_name("Vries, de"),
+            Err(Reason::FullNameWithoutGivenName)
+        );
+        assert_eq!(
+            split_full_name("Vries, van der"),
+            Err(Reason::FullNameWithoutGivenName)
+        );
+        assert_eq!(
+            split_full_name("Vries,"),
+            Err(Reason::FullNameWithoutGivenName)
+        );
+        // Initials that are also in table T (d, l, s, t, v) are still initials.
+        assert_eq!(
+            split_full_name("Berg, T.").unwrap(),
+            ("t".to_string(), "berg".to_string())
+        );
+        assert_eq!(
+            split_full_name("JANSEN, D.S.").unwrap(),
+            ("d s".to_string(), "jansen".to_string())
+        );
+        // A given-name part mixing initials and a tussenvoegsel word is not initials.
+        assert_eq!(
+            split_full_name("Hof, v. de"),
             Err(Reason::FullNameWithoutGivenName)
         );
     }

@@ -29,15 +29,21 @@ pub fn passes_11_proef(d: &[u8; 9]) -> bool {
     sum % 11 == 0 && d.iter().any(|&x| x != 0)
 }
 
-/// Normalises a BSN to 9 digits: separators removed, one lost leading zero restored,
-/// 11-proef checked.
+/// Normalises a BSN to 9 digits: separators removed, up to two lost leading zeros
+/// restored, 11-proef checked.
+///
+/// A spreadsheet that reads a BSN as a number drops its leading zeros; BSNs starting
+/// with `00` exist, so 7 digits are padded too. Shorter inputs are rejected: a 6-digit
+/// string is more likely some other number than a BSN that lost three zeros, and one
+/// in eleven of them would pass the 11-proef by chance.
 pub fn bsn(input: &str) -> Result<String, Reason> {
-    let mut s = digits_only(input, Reason::BsnNotDigits)?;
-    match s.len() {
-        9 => {}
-        8 => s.insert(0, '0'),
+    let s = digits_only(input, Reason::BsnNotDigits)?;
+    let s = match s.len() {
+        9 => s,
+        8 => format!("0{s}"),
+        7 => format!("00{s}"),
         _ => return Err(Reason::BsnLength),
-    }
+    };
     let mut d = [0u8; 9];
     for (slot, b) in d.iter_mut().zip(s.bytes()) {
         *slot = b - b'0';
@@ -73,6 +79,14 @@ mod tests {
         // 8 digits: the lost leading zero is restored before the check.
         assert_eq!(bsn("12345672"), Ok("012345672".into()));
         assert_eq!(bsn("012345672"), Ok("012345672".into()));
+        // 7 digits: two lost leading zeros.
+        assert_eq!(bsn("1234560"), Ok("001234560".into()));
+        assert_eq!(bsn("12.34.560"), Ok("001234560".into()));
+        assert_eq!(bsn("001234560"), Ok("001234560".into()));
+        assert_eq!(bsn("1234561"), Err(Reason::BsnChecksum));
+        // 6 digits are not padded.
+        assert_eq!(bsn("123456"), Err(Reason::BsnLength));
+        assert_eq!(bsn("1234567890"), Err(Reason::BsnLength));
     }
 
     #[test]

@@ -397,3 +397,26 @@ fn the_validator_rejects_what_the_spec_does_not_allow() {
     assert!(text.contains("not in enum"), "{text}");
     assert!(text.contains("missing required"), "{text}");
 }
+
+#[test]
+fn every_key_kind_is_documented() {
+    use samenloop::pseudonym::KeyKind;
+    let spec = spec();
+    let schema = json!({"$ref": "#/components/schemas/Key"});
+    let body = "A".repeat(43);
+    for kind in KeyKind::ALL {
+        let mut errors = Vec::new();
+        let key = json!(format!("{}:{body}", kind.code()));
+        validate(&spec, &schema, &key, "", &mut errors);
+        assert!(errors.is_empty(), "{kind}: {errors:?}");
+    }
+    let mut errors = Vec::new();
+    validate(
+        &spec,
+        &schema,
+        &json!(format!("xx:{body}")),
+        "",
+        &mut errors,
+    );
+    assert!(!errors.is_empty(), "an unknown kind does not match");
+}
