@@ -26,6 +26,8 @@ pub async fn metrics(state: State) -> HttpResponse {
         .flushes
         .load(std::sync::atomic::Ordering::Relaxed);
     let disk = state.store.size_on_disk();
+    let count = |name| crate::index::engine::counter(&state.store, name).unwrap_or(0);
+    let (signals, matches) = (count("signal"), count("match"));
     let text = state.metrics.render(&[
         (
             "samenloop_store_flushes",
@@ -36,6 +38,16 @@ pub async fn metrics(state: State) -> HttpResponse {
             "samenloop_store_size_bytes",
             "Size of the database on disk",
             disk,
+        ),
+        (
+            "samenloop_store_signals",
+            "Signals ever stored in the database (all states)",
+            signals,
+        ),
+        (
+            "samenloop_store_matches",
+            "Matches ever formed in the database",
+            matches,
         ),
     ]);
     HttpResponse::Ok()
