@@ -61,6 +61,9 @@ fn check_totals(r: &Value) {
         assert_eq!(p["submitted"], p["accepted"], "{p}");
         assert!(u(&p["server"]["rss_bytes"]) > 0, "{p}");
         check_latency(&p["latency_ms"]);
+        let timeline = p["timeline"].as_array().unwrap();
+        let per_second: u64 = timeline.iter().map(|s| u(&s["requests"])).sum();
+        assert_eq!(per_second, u(&p["requests"]), "{p}");
     }
 }
 

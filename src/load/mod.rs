@@ -171,10 +171,21 @@ struct Tally {
     matching: u64,
     errors: BTreeMap<String, u64>,
     latencies_us: Vec<u64>,
+    /// Second of the phase in which each request was sent (or due), parallel to
+    /// `latencies_us`.
+    seconds: Vec<u32>,
 }
 
 impl Tally {
-    fn record(&mut self, signals: u64, matching: u64, out: Outcome, latency: Duration) {
+    fn record(
+        &mut self,
+        signals: u64,
+        matching: u64,
+        out: Outcome,
+        sent: Instant,
+        phase_start: Instant,
+    ) {
+        let latency = sent.elapsed();
         self.requests += 1;
         self.submitted += signals;
         self.matching += matching;
@@ -184,6 +195,8 @@ impl Tally {
             *self.errors.entry(k).or_default() += n;
         }
         self.latencies_us.push(latency.as_micros() as u64);
+        self.seconds
+            .push(sent.saturating_duration_since(phase_start).as_secs() as u32);
     }
 }
 
@@ -423,7 +436,7 @@ async fn run_phase(shared: &Arc<Shared>, spec: &PhaseSpec, pid: Option<u32>) -> 
                         let (org, bodies, matching) = generate(&shared, n);
                         let sent = Instant::now();
                         let out = send(&shared, mode, org, &bodies).await;
-                        lock(&tally).record(n as u64, matching, out, sent.elapsed());
+                        lock(&tally).record(n as u64, matching, out, sent, started);
                     }
                 }));
             }
@@ -456,7 +469,7 @@ async fn run_phase(shared: &Arc<Shared>, spec: &PhaseSpec, pid: Option<u32>) -> 
                 tasks.push(tokio::spawn(async move {
                     let _permit = permits.acquire_owned().await;
                     let out = send(&shared, mode, org, &bodies).await;
-                    lock(&tally).record(n as u64, matching, out, due.elapsed());
+                    lock(&tally).record(n as u64, matching, out, due, started);
                 }));
             }
             for t in tasks {
@@ -489,6 +502,7 @@ async fn run_phase(shared: &Arc<Shared>, spec: &PhaseSpec, pid: Option<u32>) -> 
         seconds,
         signals_per_sec: accepted as f64 / seconds.max(1e-9),
         requests_per_sec: t.requests as f64 / seconds.max(1e-9),
+        timeline: report::timeline(&t.seconds, &t.latencies_us),
         latency_ms: Percentiles::of_micros(t.latencies_us),
         server: ServerFigures {
             cpu_percent: cpu_percent(server_cpu0, server_cpu1, seconds),
@@ -578,7 +592,7 @@ async fn probe(shared: &Shared, n: usize, tally: &Mutex<Tally>) -> Option<Durati
         let sent = Instant::now();
         let out = send(shared, Mode::Single, p.org, std::slice::from_ref(&p.body)).await;
         let ok = out.errors.is_empty();
-        lock(tally).record(1, 0, out, sent.elapsed());
+        lock(tally).record(1, 0, out, sent, sent);
         if !ok {
             return None;
         }

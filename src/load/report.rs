@@ -44,6 +44,41 @@ impl Percentiles {
     }
 }
 
+/// One second of a phase.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Second {
+    /// Seconds since the start of the phase.
+    pub second: u32,
+    /// Requests sent (or due) in it.
+    pub requests: usize,
+    /// Their median latency, ms.
+    pub p50_ms: f64,
+    /// Their 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Their largest latency, ms.
+    pub max_ms: f64,
+}
+
+/// Groups latencies (µs) by the second they were sent in.
+pub fn timeline(seconds: &[u32], micros: &[u64]) -> Vec<Second> {
+    let mut by: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+    for (s, l) in seconds.iter().zip(micros) {
+        by.entry(*s).or_default().push(*l);
+    }
+    by.into_iter()
+        .map(|(second, v)| {
+            let p = Percentiles::of_micros(v);
+            Second {
+                second,
+                requests: p.count,
+                p50_ms: p.p50,
+                p99_ms: p.p99,
+                max_ms: p.max,
+            }
+        })
+        .collect()
+}
+
 /// The server process during a phase.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ServerFigures {
@@ -108,6 +143,9 @@ pub struct Phase {
     /// Request latency, ms: in open loop from the scheduled send time (so queueing in
     /// the client counts: no coordinated omission), in closed loop from the send.
     pub latency_ms: Percentiles,
+    /// Requests and latency per second of the phase (by send time), to tell stalls
+    /// from steady queueing.
+    pub timeline: Vec<Second>,
     /// The server process.
     pub server: ServerFigures,
     /// CPU of the load tool itself, percent of one core (it shares the machine).
@@ -274,6 +312,23 @@ impl Report {
                 "  latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
                 l.p50, l.p90, l.p99, l.p999, l.max
             );
+            if p.timeline.len() > 2 {
+                if let Some(w) = p
+                    .timeline
+                    .iter()
+                    .max_by(|a, b| a.max_ms.total_cmp(&b.max_ms))
+                {
+                    let calm = p.timeline.iter().filter(|s| s.p99_ms <= 20.0).count();
+                    let _ = writeln!(
+                        o,
+                        "  per second: p99 <= 20 ms in {calm} of {} s; worst second {} (p99 {:.2} ms, max {:.2} ms)",
+                        p.timeline.len(),
+                        w.second,
+                        w.p99_ms,
+                        w.max_ms
+                    );
+                }
+            }
             let _ = writeln!(
                 o,
                 "  server: CPU {} of one core, RSS {} (peak {}); load tool CPU {}",
@@ -342,6 +397,17 @@ mod tests {
         let one = Percentiles::of_micros(vec![1500]);
         assert_eq!((one.p50, one.p999, one.max), (1.5, 1.5, 1.5));
         assert_eq!(Percentiles::of_micros(vec![]).count, 0);
+    }
+
+    #[test]
+    fn timeline_groups_by_second() {
+        let t = timeline(&[0, 0, 2, 0], &[1000, 3000, 5000, 2000]);
+        assert_eq!(t.len(), 2);
+        assert_eq!(
+            (t[0].second, t[0].requests, t[0].p50_ms, t[0].max_ms),
+            (0, 3, 2.0, 3.0)
+        );
+        assert_eq!((t[1].second, t[1].requests, t[1].p99_ms), (2, 1, 5.0));
     }
 
     #[test]
