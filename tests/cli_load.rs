@@ -115,14 +115,21 @@ fn single_run_at_a_target_rate_with_time_to_alert() {
         "8",
         "--probes",
         "3",
+        "--warmup",
+        "0.2",
     ]);
     check_totals(&r);
-    let p = &r["phases"][0];
+    // The warm-up runs the same workload for 0.2 s at the same rate, reported apart.
+    let w = &r["phases"][0];
+    assert_eq!(w["name"], "warm-up");
+    assert_eq!(u(&w["requests"]), 60);
+    let p = &r["phases"][1];
+    assert_eq!(p["name"], "measure at 300 req/s");
     assert_eq!(p["mode"], "single");
     assert_eq!(p["target_rate"], 300.0);
     assert_eq!(u(&p["requests"]), 150);
     // Each probe is two signals of two organisations on one new person: a match.
-    assert_eq!(u(&r["submitted"]), 150 + 2 * 3);
+    assert_eq!(u(&r["submitted"]), 60 + 150 + 2 * 3);
     let a = &r["time_to_alert"];
     assert_eq!(u(&a["probes"]), 3);
     assert_eq!(u(&a["seen"]), 3, "{a}");

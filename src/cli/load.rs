@@ -60,6 +60,10 @@ pub struct Args {
     /// Length of each measurement step, seconds (instead of --signals).
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     pub duration: Option<f64>,
+    /// Before measuring, run the measurement workload this long, reported as a separate
+    /// "warm-up" phase (a freshly started server on a large database is reading its pages in).
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub warmup: Option<f64>,
     /// Target requests per second, open loop on a fixed schedule; a list (500,1000,2000)
     /// runs one step per rate. Without it: closed loop, as fast as --concurrency allows.
     #[arg(long, value_name = "R[,R...]", value_delimiter = ',', value_parser = parse_rate)]
@@ -164,6 +168,7 @@ pub fn run(args: Args) -> ExitCode {
         mode,
         signals: args.signals,
         duration: args.duration.map(Duration::from_secs_f64),
+        warmup: args.warmup.map(Duration::from_secs_f64),
         rates: args.rate,
         concurrency: args.concurrency.map(|c| c as usize).unwrap_or(match mode {
             Mode::Batch => 4,

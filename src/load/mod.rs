@@ -81,6 +81,9 @@ pub struct Options {
     pub signals: u64,
     /// Duration of each measurement step.
     pub duration: Option<Duration>,
+    /// Run the measurement workload this long first, reported as its own phase
+    /// (a freshly started server on a large database reads its pages in).
+    pub warmup: Option<Duration>,
     /// Target request rates, one step each; empty: one closed-loop step.
     pub rates: Vec<f64>,
     /// Requests in flight at most.
@@ -922,6 +925,17 @@ pub fn run(opts: Options) -> Result<Report, String> {
             opts.rates.iter().copied().map(Some).collect()
         };
         if measuring {
+            if let Some(w) = opts.warmup {
+                specs.push(PhaseSpec {
+                    name: "warm-up".into(),
+                    mode: opts.mode,
+                    batch_size: opts.batch_size,
+                    concurrency: opts.concurrency,
+                    rate: rates.first().copied().flatten(),
+                    signals: 0,
+                    duration: Some(w),
+                });
+            }
             for r in rates {
                 specs.push(PhaseSpec {
                     name: match r {
@@ -942,7 +956,7 @@ pub fn run(opts: Options) -> Result<Report, String> {
         let mut probes = None;
         let mut last = before;
         for spec in &specs {
-            if spec.name != "preload" && probes.is_none() {
+            if spec.name.starts_with("measure") && probes.is_none() {
                 probes = Some(tokio::spawn(run_probes(
                     shared.clone(),
                     opts.probes,
