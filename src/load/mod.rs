@@ -520,16 +520,15 @@ async fn run_phase(shared: &Arc<Shared>, spec: &PhaseSpec, pid: Option<u32>) -> 
     (phase, seconds)
 }
 
-async fn scrape(shared: &Shared) -> Result<Scrape, String> {
-    let text = shared
-        .client
-        .get(format!("{}/metrics", shared.base))
+async fn scrape(client: &reqwest::Client, base: &str) -> Result<Scrape, String> {
+    let text = client
+        .get(format!("{base}/metrics"))
         .send()
         .await
-        .map_err(|e| format!("cannot read {}/metrics: {e}", shared.base))?
+        .map_err(|e| format!("cannot read {base}/metrics: {e}"))?
         .text()
         .await
-        .map_err(|e| format!("cannot read {}/metrics: {e}", shared.base))?;
+        .map_err(|e| format!("cannot read {base}/metrics: {e}"))?;
     let value = |name: &str| {
         text.lines().find_map(|l| {
             l.strip_prefix(name)?
@@ -710,16 +709,16 @@ fn build_client(
         .map_err(|e| format!("cannot build the HTTPS client: {e}"))
 }
 
-async fn wait_ready(shared: &Shared, spawned: &mut Option<server::Spawned>) -> Result<(), String> {
+async fn wait_ready(
+    client: &reqwest::Client,
+    base: &str,
+    progress: bool,
+    spawned: &mut Option<server::Spawned>,
+) -> Result<(), String> {
     let started = Instant::now();
     let mut said = false;
     loop {
-        if let Ok(r) = shared
-            .client
-            .get(format!("{}/readyz", shared.base))
-            .send()
-            .await
-        {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
             if r.status().is_success() {
                 return Ok(());
             }
@@ -733,10 +732,10 @@ async fn wait_ready(shared: &Shared, spawned: &mut Option<server::Spawned>) -> R
             }
         }
         if started.elapsed() > Duration::from_secs(600) {
-            return Err(format!("{} was not ready within 600 s", shared.base));
+            return Err(format!("{base} was not ready within 600 s"));
         }
-        if !said && started.elapsed() > Duration::from_secs(5) && shared.progress {
-            eprintln!("waiting for {}/readyz ...", shared.base);
+        if !said && started.elapsed() > Duration::from_secs(5) && progress {
+            eprintln!("waiting for {base}/readyz ...");
             said = true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -862,15 +861,19 @@ pub fn run(opts: Options) -> Result<Report, String> {
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     let n_orgs = organisations.len();
     let n_nets = networks.len();
-    let result = runtime.block_on(async {
+    let work = async {
+        wait_ready(&client, &base, opts.progress, &mut spawned).await?;
+        let before = scrape(&client, &base).await?;
         let shared = Arc::new(Shared {
             client,
             base: base.clone(),
             partner_tokens,
             coordinator_tokens,
+            // The store's count tells runs on a kept database apart: a second run
+            // gets other persons and references.
             workload: Mutex::new(Workload::new(
                 opts.seed,
-                0,
+                before.signals,
                 &key_id,
                 networks,
                 organisations,
@@ -878,22 +881,6 @@ pub fn run(opts: Options) -> Result<Report, String> {
             )),
             progress: opts.progress,
         });
-        wait_ready(&shared, &mut spawned).await?;
-        let before = scrape(&shared).await?;
-        // A second run on a kept database gets other persons and references.
-        {
-            let mut w = lock(&shared.workload);
-            let nets = w.networks().to_vec();
-            let orgs = w.organisations().to_vec();
-            *w = Workload::new(
-                opts.seed,
-                before.signals,
-                &key_id,
-                nets,
-                orgs,
-                opts.match_share,
-            );
-        }
         let mut report = Report {
             server_url: base.clone(),
             spawned: spawned.is_some(),
@@ -968,7 +955,7 @@ pub fn run(opts: Options) -> Result<Report, String> {
                 eprintln!("{} ...", spec.name);
             }
             let (mut phase, _) = run_phase(&shared, spec, pid).await;
-            let now = scrape(&shared).await?;
+            let now = scrape(&shared.client, &shared.base).await?;
             phase.matches_formed = now.matches.saturating_sub(last.matches);
             phase.store = store_figures(now, data_dir.as_deref(), phase.server.rss_bytes);
             last = now;
@@ -1006,7 +993,7 @@ pub fn run(opts: Options) -> Result<Report, String> {
             seen: seen.len(),
             latency_ms: Percentiles::of_micros(seen),
         };
-        let end = scrape(&shared).await?;
+        let end = scrape(&shared.client, &shared.base).await?;
         let rss = pid.and_then(server::memory).map(|m| m.0);
         report.store = store_figures(end, data_dir.as_deref(), rss);
         report.stored_after = end.signals;
@@ -1019,6 +1006,14 @@ pub fn run(opts: Options) -> Result<Report, String> {
         report.errors = report.phases.iter().map(|p| p.error_count()).sum::<u64>()
             + pt.errors.values().sum::<u64>();
         Ok::<Report, String>(report)
+    };
+    let result = runtime.block_on(async {
+        tokio::select! {
+            r = work => r,
+            // The server, in the same process group, gets the terminal's SIGINT too and
+            // stops gracefully; returning lets the temporary directory be removed.
+            _ = tokio::signal::ctrl_c() => Err("interrupted".to_string()),
+        }
     });
     // Close every connection before the graceful stop, which waits for open ones.
     runtime.shutdown_timeout(Duration::from_secs(5));
