@@ -382,7 +382,7 @@ async fn warm_up(shared: &Arc<Shared>, n: usize) {
     }
 }
 
-async fn run_phase(shared: &Arc<Shared>, spec: &PhaseSpec, pid: Option<u32>) -> (Phase, f64) {
+async fn run_phase(shared: &Arc<Shared>, spec: &PhaseSpec, pid: Option<u32>) -> Phase {
     warm_up(shared, spec.concurrency).await;
     let tally = Arc::new(Mutex::new(Tally::default()));
     let sampler = RssSampler::start(pid);
@@ -490,7 +490,7 @@ async fn run_phase(shared: &Arc<Shared>, spec: &PhaseSpec, pid: Option<u32>) -> 
     let mem = pid.and_then(server::memory);
     let t = std::mem::take(&mut *lock(&tally));
     let accepted = t.new + t.existing;
-    let phase = Phase {
+    Phase {
         name: spec.name.clone(),
         mode: spec.mode.name().into(),
         batch_size: per_request,
@@ -516,8 +516,7 @@ async fn run_phase(shared: &Arc<Shared>, spec: &PhaseSpec, pid: Option<u32>) -> 
         client_cpu_percent: cpu_percent(client_cpu0, client_cpu1, seconds),
         matches_formed: 0,
         store: StoreFigures::default(),
-    };
-    (phase, seconds)
+    }
 }
 
 async fn scrape(client: &reqwest::Client, base: &str) -> Result<Scrape, String> {
@@ -954,7 +953,7 @@ pub fn run(opts: Options) -> Result<Report, String> {
             if opts.progress {
                 eprintln!("{} ...", spec.name);
             }
-            let (mut phase, _) = run_phase(&shared, spec, pid).await;
+            let mut phase = run_phase(&shared, spec, pid).await;
             let now = scrape(&shared.client, &shared.base).await?;
             phase.matches_formed = now.matches.saturating_sub(last.matches);
             phase.store = store_figures(now, data_dir.as_deref(), phase.server.rss_bytes);
