@@ -11,6 +11,7 @@ pub mod config;
 pub mod export;
 pub mod http;
 pub mod index;
+pub mod load;
 pub mod pseudonym;
 pub mod quality;
 pub mod store;

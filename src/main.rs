@@ -30,6 +30,9 @@ enum Command {
     Synth(cli::synth::Args),
     /// Measure person-pair recall and precision of the match-key ladder on partner exports.
     Quality(cli::quality::Args),
+    /// Drive a real server over HTTPS with a synthetic workload and report throughput,
+    /// latency, time to alert, server CPU, memory and disk.
+    Load(cli::load::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,5 +45,6 @@ fn main() -> ExitCode {
         Command::Keys(cmd) => cli::keys::run(cmd),
         Command::Synth(args) => cli::synth::run(args),
         Command::Quality(args) => cli::quality::run(args),
+        Command::Load(args) => cli::load::run(args),
     }
 }

@@ -5,6 +5,7 @@
 //! completed but some input rows were rejected (see the rejects report).
 
 pub mod keys;
+pub mod load;
 pub mod pseudonymise;
 pub mod quality;
 pub mod serve;

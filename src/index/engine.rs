@@ -244,6 +244,12 @@ fn get_u64(kv: &dyn KvRead, k: &[u8]) -> Result<Option<u64>, EngineError> {
     }
 }
 
+/// The value of a store counter (`signal`, `match`, `outbox`): how many ids it has
+/// handed out, so `signal` is the number of signals ever stored. 0 when never used.
+pub fn counter(kv: &dyn KvRead, name: &str) -> Result<u64, EngineError> {
+    Ok(get_u64(kv, &key(b'c', &[name.as_bytes()]))?.unwrap_or(0))
+}
+
 fn next_id(kv: &mut dyn Kv, name: &str) -> Result<u64, EngineError> {
     let k = key(b'c', &[name.as_bytes()]);
     let next = get_u64(kv, &k)?.unwrap_or(0) + 1;

@@ -321,6 +321,15 @@ async fn bad_input_is_refused_precisely_and_stores_nothing() {
         "{metrics}"
     );
     assert!(metrics.contains("samenloop_signals_created_total 1"));
+    // The store's own count survives restarts (the load tool reads it).
+    assert!(
+        metrics.contains("\nsamenloop_store_signals 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\nsamenloop_store_matches 0\n"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -28,6 +28,8 @@ pub async fn metrics(state: State) -> HttpResponse {
     let disk = state.store.size_on_disk();
     let postings = state.store.posting_stats();
     let load = |v: &std::sync::atomic::AtomicU64| v.load(std::sync::atomic::Ordering::Relaxed);
+    let count = |name| crate::index::engine::counter(&state.store, name).unwrap_or(0);
+    let (signals, matches) = (count("signal"), count("match"));
     let text = state.metrics.render(&[
         (
             "samenloop_store_flushes",
@@ -58,6 +60,16 @@ pub async fn metrics(state: State) -> HttpResponse {
             "samenloop_postings_rebuild_milliseconds",
             "Time the posting lists took to rebuild at start",
             load(&postings.rebuild_ms),
+        ),
+        (
+            "samenloop_store_signals",
+            "Signals ever stored in the database (all states)",
+            signals,
+        ),
+        (
+            "samenloop_store_matches",
+            "Matches ever formed in the database",
+            matches,
         ),
     ]);
     HttpResponse::Ok()
