@@ -5,7 +5,7 @@
 //! ([`crate::index::engine::index_signal`]); the store writes one record per signal
 //! instead of one entry per key, and a lookup is a hash probe instead of a range scan.
 //!
-//! Memory: a key with one posting costs one 48-byte slot plus the table's control byte
+//! Memory: a key with one posting costs one 48-byte slot plus its table's control byte
 //! and slack; see the README ("Matching in the store") for measured figures.
 //!
 //! The table is keyed by the first 16 bytes of `P2`. `P2` is a keyed BLAKE3 output that
@@ -64,11 +64,27 @@ impl Slot {
     }
 }
 
+/// Number of tables the index is split into. A hash table that outgrows its capacity
+/// moves every entry at once; split in 256, the writer pauses for 1/256 of the index
+/// (about a millisecond at ten million keys) instead of for all of it.
+const SHARDS: usize = 256;
+
+type Table = HashMap<u128, Slot, Uniform>;
+
 /// Every posting list, in memory.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PostingIndex {
-    map: HashMap<u128, Slot, Uniform>,
+    shards: Vec<Table>,
     postings: u64,
+}
+
+impl Default for PostingIndex {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Table::default()).collect(),
+            postings: 0,
+        }
+    }
 }
 
 impl PostingIndex {
@@ -77,63 +93,75 @@ impl PostingIndex {
         Self::default()
     }
 
+    /// The table of a key: chosen by its top byte, which the tables' own hash (the low
+    /// 64 bits) does not use.
+    fn shard(&self, key: u128) -> &Table {
+        &self.shards[(key >> 120) as usize % SHARDS]
+    }
+
+    fn shard_mut(&mut self, key: u128) -> &mut Table {
+        &mut self.shards[(key >> 120) as usize % SHARDS]
+    }
+
     /// The postings of a key, oldest first.
     pub fn get(&self, p2: &[u8; 32]) -> &[Posting] {
-        self.map
-            .get(&slot_key(p2))
-            .map(Slot::as_slice)
-            .unwrap_or(&[])
+        let key = slot_key(p2);
+        self.shard(key).get(&key).map(Slot::as_slice).unwrap_or(&[])
     }
 
     /// Adds a posting; a signal already on the key is replaced.
     pub fn add(&mut self, p2: &[u8; 32], p: Posting) {
         use std::collections::hash_map::Entry;
-        match self.map.entry(slot_key(p2)) {
+        let key = slot_key(p2);
+        let added = match self.shard_mut(key).entry(key) {
             Entry::Vacant(v) => {
                 v.insert(Slot::One(p));
-                self.postings += 1;
+                true
             }
             Entry::Occupied(mut o) => {
                 let slot = o.get_mut();
-                let list = match slot {
+                match slot {
                     Slot::One(old) if old.signal == p.signal => {
                         *old = p;
-                        return;
+                        false
                     }
                     Slot::One(old) => {
                         *slot = Slot::Many(vec![*old, p]);
-                        self.postings += 1;
-                        return;
+                        true
                     }
-                    Slot::Many(list) => list,
-                };
-                match list.iter_mut().find(|q| q.signal == p.signal) {
-                    Some(q) => *q = p,
-                    None => {
-                        list.push(p);
-                        self.postings += 1;
-                    }
+                    Slot::Many(list) => match list.iter_mut().find(|q| q.signal == p.signal) {
+                        Some(q) => {
+                            *q = p;
+                            false
+                        }
+                        None => {
+                            list.push(p);
+                            true
+                        }
+                    },
                 }
             }
-        }
+        };
+        self.postings += u64::from(added);
     }
 
     /// Removes a signal's posting from a key (nothing happens if it has none).
     pub fn remove(&mut self, p2: &[u8; 32], signal: SignalId) {
         use std::collections::hash_map::Entry;
-        let Entry::Occupied(mut o) = self.map.entry(slot_key(p2)) else {
+        let key = slot_key(p2);
+        let Entry::Occupied(mut o) = self.shard_mut(key).entry(key) else {
             return;
         };
-        match o.get_mut() {
+        let removed = match o.get_mut() {
             Slot::One(p) if p.signal == signal => {
                 o.remove();
-                self.postings -= 1;
+                1
             }
-            Slot::One(_) => {}
+            Slot::One(_) => 0,
             Slot::Many(list) => {
                 let before = list.len();
                 list.retain(|q| q.signal != signal);
-                self.postings -= (before - list.len()) as u64;
+                let removed = before - list.len();
                 match list.len() {
                     0 => {
                         o.remove();
@@ -144,13 +172,15 @@ impl PostingIndex {
                     }
                     _ => {}
                 }
+                removed as u64
             }
-        }
+        };
+        self.postings -= removed;
     }
 
     /// Number of keys with at least one posting.
     pub fn keys(&self) -> u64 {
-        self.map.len() as u64
+        self.shards.iter().map(|t| t.len() as u64).sum()
     }
 
     /// Number of postings.
@@ -160,7 +190,9 @@ impl PostingIndex {
 
     /// Reserves room for `keys` more keys (before a rebuild).
     pub fn reserve(&mut self, keys: usize) {
-        self.map.reserve(keys);
+        for t in &mut self.shards {
+            t.reserve(keys.div_ceil(SHARDS));
+        }
     }
 }
 
@@ -282,6 +314,30 @@ mod tests {
         idx.add(&a, p(1, 10));
         a[0] = 8;
         assert!(idx.get(&a).is_empty());
+    }
+
+    #[test]
+    fn keys_in_every_table_are_kept_apart_and_counted() {
+        // Byte 15 chooses the table, bytes 0..8 the place in it: vary both.
+        let mut idx = PostingIndex::new();
+        let key = |i: usize| {
+            let mut k = [0u8; 32];
+            k[15] = (i % 256) as u8;
+            k[0] = (i / 256) as u8;
+            k
+        };
+        for i in 0..1024 {
+            idx.add(&key(i), p(i as SignalId, 10));
+        }
+        assert_eq!((idx.keys(), idx.postings()), (1024, 1024));
+        for i in 0..1024 {
+            assert_eq!(idx.get(&key(i)), &[p(i as SignalId, 10)]);
+        }
+        for i in (0..1024).step_by(2) {
+            idx.remove(&key(i), i as SignalId);
+        }
+        assert_eq!((idx.keys(), idx.postings()), (512, 512));
+        assert!(idx.get(&key(2)).is_empty() && !idx.get(&key(3)).is_empty());
     }
 
     #[test]
