@@ -5,6 +5,11 @@ use clap::{Parser, Subcommand};
 use samenloop::cli;
 use std::process::ExitCode;
 
+/// mimalloc instead of the system allocator: sled and the index allocate many small
+/// objects on the writer thread (see the README, "End to end over HTTPS").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// samenloop — privacy-preserving signal-matching index (verwijsindex).
 #[derive(Parser)]
 #[command(name = "samenloop", version, about, propagate_version = true)]
