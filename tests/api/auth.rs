@@ -147,15 +147,7 @@ async fn forged_and_invalid_tokens_are_refused() {
     let ed = samenloop::http::auth::mint(&app.cfg, Some("dev-eddsa"), &claims(&app)).unwrap();
     assert_eq!(app.get(path, &ed).await.status().as_u16(), 404);
 
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("samenloop_problems_total{type=\"invalid-token\"} 10"),
         "{metrics}"

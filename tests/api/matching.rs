@@ -334,15 +334,7 @@ async fn signals_stored_before_a_restart_match_after_it_and_withdrawn_ones_stay_
     assert_eq!(withdrawn, 200);
 
     app.restart().await;
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("samenloop_postings_rebuilt_from_signals 2\n"),
         "both records were read back at start"

@@ -307,15 +307,7 @@ async fn bad_input_is_refused_precisely_and_stores_nothing() {
     assert_eq!(lookup_status(&app, "woonstad", "BAD-1").await, 200);
 
     // Every refusal is counted in /metrics.
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("samenloop_problems_total{type=\"invalid-key-set\"} 2"),
         "{metrics}"
