@@ -155,6 +155,9 @@ pub struct Limits {
     pub max_postings_per_key: usize,
     /// Most signals in one person entity or household.
     pub max_component_signals: usize,
+    /// Free space (MiB) the data directory's file system must keep: below it, writes
+    /// are refused (507) and reads go on, until space returns. 0 turns the guard off.
+    pub min_free_disk_mib: u64,
 }
 
 impl Default for Limits {
@@ -167,6 +170,7 @@ impl Default for Limits {
             client_request_timeout_secs: 10,
             max_postings_per_key: 32,
             max_component_signals: 64,
+            min_free_disk_mib: 512,
         }
     }
 }

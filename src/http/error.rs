@@ -53,6 +53,8 @@ pub enum ApiError {
     InvalidQuery(String),
     /// The store cannot take writes now.
     Unavailable,
+    /// The disk is (nearly) full: writes are refused, reads go on.
+    InsufficientStorage,
     /// Anything else.
     Internal,
 }
@@ -79,6 +81,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported-media-type",
             ApiError::InvalidQuery(_) => "invalid-query",
             ApiError::Unavailable => "unavailable",
+            ApiError::InsufficientStorage => "insufficient-storage",
             ApiError::Internal => "internal",
         }
     }
@@ -101,6 +104,7 @@ impl ApiError {
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -129,6 +133,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "Send application/json",
             ApiError::InvalidQuery(_) => "A query parameter is not valid",
             ApiError::Unavailable => "The index cannot take writes right now",
+            ApiError::InsufficientStorage => {
+                "The index's disk is nearly full: it takes no writes until space is made"
+            }
             ApiError::Internal => "Internal error",
         }
     }
@@ -199,6 +206,9 @@ impl ResponseError for ApiError {
         if let ApiError::RateLimited(secs) = self {
             resp.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
+        if matches!(self, ApiError::InsufficientStorage) {
+            resp.insert_header((header::RETRY_AFTER, HeaderValue::from_static("60")));
+        }
         resp.body(serde_json::to_string(&self.problem()).unwrap_or_default())
     }
 }
@@ -209,6 +219,7 @@ impl From<crate::store::StoreError> for ApiError {
             crate::store::StoreError::Closed | crate::store::StoreError::Db(_) => {
                 ApiError::Unavailable
             }
+            crate::store::StoreError::DiskFull => ApiError::InsufficientStorage,
             crate::store::StoreError::Engine(_) => ApiError::Internal,
         }
     }

@@ -138,7 +138,10 @@ impl Application {
             StartError::Setup(format!("server.data_dir {}: {e}", data_dir.display()))
         })?;
         let store = Store::open(&data_dir, cfg.server.cache_mib, &policy, clock())?;
-        let (writer, writer_thread) = Writer::start(store.clone())?;
+        let (writer, writer_thread) = Writer::start(
+            store.clone(),
+            cfg.limits.min_free_disk_mib.saturating_mul(1 << 20),
+        )?;
         let addr = cfg.server.listen.to_string();
         let listener = TcpListener::bind(cfg.server.listen).map_err(|source| StartError::Bind {
             addr: addr.clone(),

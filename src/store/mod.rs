@@ -29,6 +29,9 @@ pub enum StoreError {
     /// The writer thread has stopped (shutting down).
     #[error("the store is shutting down")]
     Closed,
+    /// The data directory's file system has less free space than the configured reserve.
+    #[error("the disk is (nearly) full")]
+    DiskFull,
 }
 
 impl From<sled::Error> for StoreError {
@@ -50,6 +53,8 @@ pub struct Store {
     tree: sled::Tree,
     /// sled's log file, for the `fdatasync` that sled's own flush leaves out.
     log: Arc<std::fs::File>,
+    /// The data directory.
+    dir: Arc<std::path::PathBuf>,
     postings: Arc<Mutex<PostingIndex>>,
     stats: Arc<PostingStats>,
 }
@@ -119,6 +124,7 @@ impl Store {
             db,
             tree,
             log: Arc::new(log),
+            dir: Arc::new(dir.to_path_buf()),
             postings: Arc::new(Mutex::new(index)),
             stats: Arc::new(stats),
         })
@@ -133,6 +139,11 @@ impl Store {
         // A panic while the lock was held happened before the index was touched
         // (deltas are applied in one go), so the index is still whole.
         self.postings.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Bytes free for an unprivileged writer on the data directory's file system.
+    pub fn free_bytes(&self) -> std::io::Result<u64> {
+        free_bytes(&self.dir)
     }
 
     /// Writes everything to stable storage.
@@ -340,6 +351,61 @@ impl Kv for Overlay<'_> {
 type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 type Job = Box<dyn FnOnce(&mut Overlay<'_>) -> (Finish, bool) + Send>;
 
+/// Free bytes (for an unprivileged writer) on the file system that holds `path`.
+pub fn free_bytes(path: &std::path::Path) -> std::io::Result<u64> {
+    fs4::available_space(path)
+}
+
+/// The free-space reserve of the data directory, checked by the writer.
+#[derive(Debug, Default)]
+pub struct DiskState {
+    /// Free bytes at the last check.
+    pub free_bytes: AtomicU64,
+    /// Whether the free space was below the reserve at the last check.
+    pub low: AtomicBool,
+}
+
+/// How often the writer looks at the free space, at most.
+const DISK_CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The writer's view of the reserve: refreshed at most every [`DISK_CHECK_EVERY`].
+struct DiskGuard {
+    reserve: u64,
+    checked: Option<std::time::Instant>,
+    state: Arc<DiskState>,
+}
+
+impl DiskGuard {
+    /// Whether writes must be refused now.
+    fn low(&mut self, store: &Store) -> bool {
+        if self.reserve == 0 {
+            return false;
+        }
+        if self.checked.is_none_or(|t| t.elapsed() >= DISK_CHECK_EVERY) {
+            self.checked = Some(std::time::Instant::now());
+            // A failing statvfs says nothing about space: keep the last verdict.
+            if let Ok(free) = store.free_bytes() {
+                let low = free < self.reserve;
+                let was = self.state.low.swap(low, Ordering::Relaxed);
+                if low != was {
+                    if low {
+                        eprintln!(
+                            "samenloop: free disk space below the reserve of {} MiB: refusing writes until space returns",
+                            self.reserve >> 20
+                        );
+                    } else {
+                        eprintln!(
+                            "samenloop: free disk space is back above the reserve: writes resume"
+                        );
+                    }
+                }
+                self.state.free_bytes.store(free, Ordering::Relaxed);
+            }
+        }
+        self.state.low.load(Ordering::Relaxed)
+    }
+}
+
 /// Handle to the writer thread.
 #[derive(Clone)]
 pub struct Writer {
@@ -347,6 +413,8 @@ pub struct Writer {
     healthy: Arc<AtomicBool>,
     /// Number of flushes done (for metrics).
     pub flushes: Arc<AtomicU64>,
+    /// Free space and whether it is below the reserve (for metrics).
+    pub disk: Arc<DiskState>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -360,20 +428,33 @@ const GROUP: usize = 256;
 
 impl Writer {
     /// Starts the writer thread for `store`. It stops when every `Writer` handle is dropped.
-    pub fn start(store: Store) -> Result<(Writer, std::thread::JoinHandle<()>), StoreError> {
+    /// While the data directory's file system has fewer than `reserve_bytes` free (0:
+    /// never), requests that would write fail with [`StoreError::DiskFull`] and write
+    /// nothing; requests that write nothing (an idempotent resubmission) still succeed.
+    pub fn start(
+        store: Store,
+        reserve_bytes: u64,
+    ) -> Result<(Writer, std::thread::JoinHandle<()>), StoreError> {
         let (tx, rx) = mpsc::sync_channel::<Job>(4096);
         let healthy = Arc::new(AtomicBool::new(true));
         let flushes = Arc::new(AtomicU64::new(0));
+        let disk = Arc::new(DiskState::default());
+        let guard = DiskGuard {
+            reserve: reserve_bytes,
+            checked: None,
+            state: disk.clone(),
+        };
         let (h, f) = (healthy.clone(), flushes.clone());
         let handle = std::thread::Builder::new()
             .name("samenloop-writer".into())
-            .spawn(move || writer_loop(store, rx, h, f))
+            .spawn(move || writer_loop(store, rx, h, f, guard))
             .map_err(|e| StoreError::Db(e.to_string()))?;
         Ok((
             Writer {
                 tx,
                 healthy,
                 flushes,
+                disk,
             },
             handle,
         ))
@@ -419,24 +500,33 @@ fn writer_loop(
     rx: mpsc::Receiver<Job>,
     healthy: Arc<AtomicBool>,
     flushes: Arc<AtomicU64>,
+    mut guard: DiskGuard,
 ) {
     while let Ok(first) = rx.recv() {
         let mut pending: Vec<Finish> = Vec::new();
         let mut job = Some(first);
+        let disk_low = guard.low(&store);
         let mut index = store.lock_postings();
         while let Some(j) = job.take() {
             let mut ov = Overlay::new(&store.tree, &index);
             let (finish, apply) = j(&mut ov);
             if apply {
                 let (batch, n, delta) = ov.into_parts();
-                if n > 0 {
-                    if let Err(e) = store.tree.apply_batch(batch) {
-                        finish(Err(StoreError::from(e)));
-                        continue;
+                let applied = if n == 0 {
+                    Ok(())
+                } else if disk_low {
+                    // Nothing of it is applied: the batch and the delta are dropped.
+                    Err(StoreError::DiskFull)
+                } else {
+                    store.tree.apply_batch(batch).map_err(StoreError::from)
+                };
+                match applied {
+                    Ok(()) => {
+                        delta.apply(&mut index);
+                        pending.push(finish);
                     }
+                    Err(e) => finish(Err(e)),
                 }
-                delta.apply(&mut index);
-                pending.push(finish);
             } else {
                 finish(Ok(()));
             }

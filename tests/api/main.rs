@@ -2,6 +2,7 @@
 //! and a real sled database in a temporary directory, driven by a real HTTPS client.
 
 mod auth;
+mod disk;
 mod helpers;
 mod matching;
 mod openapi;

@@ -368,6 +368,7 @@ fn every_problem_code_is_documented() {
         ApiError::UnsupportedMediaType,
         ApiError::InvalidQuery(String::new()),
         ApiError::Unavailable,
+        ApiError::InsufficientStorage,
         ApiError::Internal,
     ];
     for e in all {

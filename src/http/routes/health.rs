@@ -42,6 +42,22 @@ pub async fn metrics(state: State) -> HttpResponse {
             disk,
         ),
         (
+            "samenloop_store_free_bytes",
+            "Free space on the data directory's file system at the writer's last check",
+            load(&state.writer.disk.free_bytes),
+        ),
+        (
+            "samenloop_store_disk_low",
+            "1 while free space is below limits.min_free_disk_mib and writes are refused",
+            u64::from(
+                state
+                    .writer
+                    .disk
+                    .low
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
+        ),
+        (
             "samenloop_posting_keys",
             "Keys in the in-memory posting lists",
             load(&postings.keys),
