@@ -439,11 +439,13 @@ impl Writer {
         let healthy = Arc::new(AtomicBool::new(true));
         let flushes = Arc::new(AtomicU64::new(0));
         let disk = Arc::new(DiskState::default());
-        let guard = DiskGuard {
+        let mut guard = DiskGuard {
             reserve: reserve_bytes,
             checked: None,
             state: disk.clone(),
         };
+        // A first look now, so that /metrics and the log tell before the first write.
+        guard.low(&store);
         let (h, f) = (healthy.clone(), flushes.clone());
         let handle = std::thread::Builder::new()
             .name("samenloop-writer".into())
