@@ -273,6 +273,8 @@ impl Application {
                     .finish(map_config(
                         app.into_factory()
                             .map_err(|e: actix_web::Error| e.error_response()),
+                        // Only for URL generation and `ConnectionInfo` fallbacks, which
+                        // the routes do not use (actix's own constructor is private).
                         |_| AppConfig::default(),
                     ));
                 acceptor
