@@ -149,8 +149,17 @@ pub struct Limits {
     pub partner_rate_per_sec: u32,
     /// Burst of submissions per organisation.
     pub partner_burst: u32,
-    /// Seconds a client may take to send its request head.
+    /// Seconds a client may take to send the head of the first request on a connection.
     pub client_request_timeout_secs: u64,
+    /// Seconds a client may take to send a request body, once its head has arrived.
+    pub client_body_timeout_secs: u64,
+    /// Seconds a connection may sit without any byte moving either way while the server
+    /// waits for the client (a stalled head on a kept-alive connection, a stalled TLS
+    /// record, a client that stopped answering); then it is closed.
+    pub client_idle_timeout_secs: u64,
+    /// Seconds an idle HTTP/1.1 connection is kept open between requests (HTTP/2: the
+    /// interval of keep-alive pings).
+    pub keep_alive_secs: u64,
     /// Most signals one key may link before it is treated as too common to link.
     pub max_postings_per_key: usize,
     /// Most signals in one person entity or household.
@@ -168,6 +177,9 @@ impl Default for Limits {
             partner_rate_per_sec: 500,
             partner_burst: 5000,
             client_request_timeout_secs: 10,
+            client_body_timeout_secs: 10,
+            client_idle_timeout_secs: 30,
+            keep_alive_secs: 30,
             max_postings_per_key: 32,
             max_component_signals: 64,
             min_free_disk_mib: 512,
@@ -359,6 +371,16 @@ impl Config {
                 "limits".into(),
                 "limits must be positive (max_body_bytes >= 1024, max_postings_per_key >= 2)",
             ));
+        }
+        for (name, secs) in [
+            ("client_request_timeout_secs", l.client_request_timeout_secs),
+            ("client_body_timeout_secs", l.client_body_timeout_secs),
+            ("client_idle_timeout_secs", l.client_idle_timeout_secs),
+            ("keep_alive_secs", l.keep_alive_secs),
+        ] {
+            if !(1..=3600).contains(&secs) {
+                return Err(bad(format!("limits.{name}"), "must be 1 to 3600 seconds"));
+            }
         }
         Ok(())
     }

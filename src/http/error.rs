@@ -39,6 +39,8 @@ pub enum ApiError {
     UnknownCategory,
     /// The body is larger than allowed.
     PayloadTooLarge(usize),
+    /// The body did not arrive within the configured time.
+    RequestTimeout,
     /// More signals in a batch than allowed.
     BatchTooLarge(usize),
     /// The reference is in use with other content.
@@ -74,6 +76,7 @@ impl ApiError {
             ApiError::UnknownKeyId => "unknown-key-id",
             ApiError::UnknownCategory => "unknown-category",
             ApiError::PayloadTooLarge(_) => "payload-too-large",
+            ApiError::RequestTimeout => "request-timeout",
             ApiError::BatchTooLarge(_) => "batch-too-large",
             ApiError::ReferenceConflict => "reference-conflict",
             ApiError::SignalNotActive => "signal-not-active",
@@ -100,6 +103,7 @@ impl ApiError {
             | ApiError::UnknownCategory
             | ApiError::BatchTooLarge(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::ReferenceConflict | ApiError::SignalNotActive => StatusCode::CONFLICT,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -124,6 +128,7 @@ impl ApiError {
             }
             ApiError::UnknownCategory => "The category is not in the network's list",
             ApiError::PayloadTooLarge(_) => "The body is too large",
+            ApiError::RequestTimeout => "The body did not arrive in time",
             ApiError::BatchTooLarge(_) => "The batch holds too many signals",
             ApiError::ReferenceConflict => {
                 "The reference is already used for a signal with other content"

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod idle;
 pub mod metrics;
 pub mod routes;
 pub mod startup;
@@ -145,15 +146,27 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(
             return Err(ApiError::PayloadTooLarge(limit));
         }
     }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|_| ApiError::MalformedJson("the body could not be read".into()))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge(limit));
+    // The whole body must arrive within the configured time: a client that sends a head
+    // and then trickles (or never sends) its body would otherwise hold the connection.
+    let secs = req
+        .app_data::<State>()
+        .map(|s| s.cfg.limits.client_body_timeout_secs)
+        .unwrap_or(10);
+    let read = async {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk =
+                chunk.map_err(|_| ApiError::MalformedJson("the body could not be read".into()))?;
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge(limit));
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
+        Ok(body)
+    };
+    let body = actix_web::rt::time::timeout(std::time::Duration::from_secs(secs), read)
+        .await
+        .map_err(|_| ApiError::RequestTimeout)??;
     serde_json::from_slice(&body).map_err(|e| error::json_error(&e))
 }
 

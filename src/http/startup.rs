@@ -2,6 +2,7 @@
 
 use super::auth::Verifier;
 use super::error::ApiError;
+use super::idle::IdleGuard;
 use super::metrics::Metrics;
 use super::routes::{health, matches, signals};
 use super::{AppState, Clock, State, system_clock};
@@ -11,8 +12,16 @@ use crate::index::engine::Policy;
 use crate::pseudonym::Pseudonym;
 use crate::pseudonym::keyfile::read_secret_file;
 use crate::store::{Store, Writer};
-use actix_web::dev::{Server, ServerHandle, Service};
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_http::{ConnectionType, HttpService, Protocol};
+use actix_service::{IntoServiceFactory, ServiceFactoryExt, map_config};
+use actix_tls::accept::rustls_0_23::{Acceptor, TlsStream};
+use actix_web::body::MessageBody;
+use actix_web::dev::{
+    AppConfig, Server, ServerHandle, Service, ServiceFactory, ServiceRequest, ServiceResponse,
+};
+use actix_web::http::header;
+use actix_web::rt::net::TcpStream;
+use actix_web::{App, HttpResponse, web};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -121,6 +130,76 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
 
+/// The routes and the metrics middleware.
+fn app(
+    state: State,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let metrics = state.metrics.clone();
+    App::new()
+        .app_data(state)
+        .wrap_fn(move |req, srv| {
+            let started = Instant::now();
+            let route = req
+                .match_pattern()
+                .unwrap_or_else(|| "unmatched".to_string());
+            let method = req.method().to_string();
+            let metrics = metrics.clone();
+            // A request that announces a body which the handler may not have read to the
+            // end (an error answer, or a route that takes no body): the rest of the body
+            // would still be in the connection, and actix would wait for it without any
+            // timeout, so the connection is closed after the answer.
+            let has_body = req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() != b"0")
+                || req.headers().contains_key(header::TRANSFER_ENCODING);
+            let reads_body = req.method() == actix_web::http::Method::POST;
+            let fut = srv.call(req);
+            async move {
+                let mut res = fut.await?;
+                if has_body && (!reads_body || res.status().as_u16() >= 400) {
+                    res.response_mut()
+                        .head_mut()
+                        .set_connection_type(ConnectionType::Close);
+                }
+                let status = res.status().as_u16();
+                if let Some(e) = res.response().error() {
+                    if let Some(api) = e.as_error::<ApiError>() {
+                        metrics.problem(api.code());
+                    }
+                }
+                metrics.request(&route, &method, status, started.elapsed().as_secs_f64());
+                Ok(res)
+            }
+        })
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(health::metrics))
+        .route("/v1/signals", web::post().to(signals::submit))
+        .route("/v1/signals", web::get().to(signals::lookup))
+        .route("/v1/signals/batch", web::post().to(signals::batch))
+        .route("/v1/signals/{id}", web::get().to(signals::get))
+        .route("/v1/signals/{id}/renew", web::post().to(signals::renew))
+        .route(
+            "/v1/signals/{id}/withdraw",
+            web::post().to(signals::withdraw),
+        )
+        .route(
+            "/v1/networks/{network}/matches",
+            web::get().to(matches::list),
+        )
+        .route("/v1/matches/{handle}", web::get().to(matches::get))
+        .default_service(web::to(not_found))
+}
+
 impl Application {
     /// Opens the store, loads the keys and binds the listener (port 0 picks a free port).
     pub fn build(cfg: Config) -> Result<Application, StartError> {
@@ -156,7 +235,7 @@ impl Application {
                 .map(|n| n.get())
                 .unwrap_or(2)
         });
-        let timeout = std::time::Duration::from_secs(cfg.limits.client_request_timeout_secs);
+        let limits = cfg.limits.clone();
         let state = web::Data::new(AppState {
             cfg: Arc::new(cfg),
             store,
@@ -168,61 +247,57 @@ impl Application {
             buckets: Mutex::new(Default::default()),
             clock,
         });
-        let app_state = state.clone();
-        let server = HttpServer::new(move || {
-            let metrics = app_state.metrics.clone();
-            App::new()
-                .app_data(app_state.clone())
-                .wrap_fn(move |req, srv| {
-                    let started = Instant::now();
-                    let route = req
-                        .match_pattern()
-                        .unwrap_or_else(|| "unmatched".to_string());
-                    let method = req.method().to_string();
-                    let metrics = metrics.clone();
-                    let fut = srv.call(req);
-                    async move {
-                        let res = fut.await?;
-                        let status = res.status().as_u16();
-                        if let Some(e) = res.response().error() {
-                            if let Some(api) = e.as_error::<ApiError>() {
-                                metrics.problem(api.code());
-                            }
-                        }
-                        metrics.request(&route, &method, status, started.elapsed().as_secs_f64());
-                        Ok(res)
-                    }
-                })
-                .route("/healthz", web::get().to(health::healthz))
-                .route("/readyz", web::get().to(health::readyz))
-                .route("/metrics", web::get().to(health::metrics))
-                .route("/v1/signals", web::post().to(signals::submit))
-                .route("/v1/signals", web::get().to(signals::lookup))
-                .route("/v1/signals/batch", web::post().to(signals::batch))
-                .route("/v1/signals/{id}", web::get().to(signals::get))
-                .route("/v1/signals/{id}/renew", web::post().to(signals::renew))
-                .route(
-                    "/v1/signals/{id}/withdraw",
-                    web::post().to(signals::withdraw),
-                )
-                .route(
-                    "/v1/networks/{network}/matches",
-                    web::get().to(matches::list),
-                )
-                .route("/v1/matches/{handle}", web::get().to(matches::get))
-                .default_service(web::to(not_found))
-        })
-        .workers(workers)
-        .client_request_timeout(timeout)
-        .client_disconnect_timeout(std::time::Duration::from_secs(5))
-        .keep_alive(std::time::Duration::from_secs(30))
-        .shutdown_timeout(30)
-        .listen_rustls_0_23(listener, tls)
-        .map_err(|source| StartError::Bind {
+        let mut tls = tls;
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let tls = Arc::new(tls);
+        let local = listener.local_addr().map_err(|source| StartError::Bind {
             addr: "listener".into(),
             source,
-        })?
-        .run();
+        })?;
+        let secs = std::time::Duration::from_secs;
+        let request_timeout = secs(limits.client_request_timeout_secs);
+        let idle = secs(limits.client_idle_timeout_secs);
+        let keep_alive = secs(limits.keep_alive_secs);
+        let app_state = state.clone();
+        // The pipeline of `HttpServer::listen_rustls_0_23`, with every TLS connection
+        // wrapped in an [`IdleGuard`] (see `idle.rs` for why).
+        let server = actix_server::Server::build()
+            .workers(workers)
+            .shutdown_timeout(30)
+            .listen("samenloop-https", listener, move || {
+                let app = app(app_state.clone());
+                let mut acceptor = Acceptor::new((*tls).clone());
+                acceptor.set_handshake_timeout(request_timeout.min(secs(3)));
+                let http = HttpService::build()
+                    .keep_alive(keep_alive)
+                    .client_request_timeout(request_timeout)
+                    .client_disconnect_timeout(secs(5))
+                    .local_addr(local)
+                    .finish(map_config(
+                        app.into_factory()
+                            .map_err(|e: actix_web::Error| e.error_response()),
+                        // Only for URL generation and `ConnectionInfo` fallbacks, which
+                        // the routes do not use (actix's own constructor is private).
+                        |_| AppConfig::default(),
+                    ));
+                acceptor
+                    .map_init_err(|_| ())
+                    .map_err(|_| ())
+                    .and_then(move |io: TlsStream<TcpStream>| async move {
+                        let proto = match io.get_ref().1.alpn_protocol() {
+                            Some(p) if p == b"h2" => Protocol::Http2,
+                            _ => Protocol::Http1,
+                        };
+                        let peer = io.get_ref().0.peer_addr().ok();
+                        Ok::<_, ()>((IdleGuard::new(io, idle), proto, peer))
+                    })
+                    .and_then(http.map_err(|_| ()))
+            })
+            .map_err(|source| StartError::Bind {
+                addr: "listener".into(),
+                source,
+            })?
+            .run();
         Ok(Application {
             port,
             server,

@@ -1,6 +1,7 @@
 //! API tests: the real server on a loopback port with real TLS, real JWT verification
 //! and a real sled database in a temporary directory, driven by a real HTTPS client.
 
+mod attack;
 mod auth;
 mod disk;
 mod helpers;

@@ -361,6 +361,7 @@ fn every_problem_code_is_documented() {
         ApiError::UnknownKeyId,
         ApiError::UnknownCategory,
         ApiError::PayloadTooLarge(0),
+        ApiError::RequestTimeout,
         ApiError::BatchTooLarge(0),
         ApiError::ReferenceConflict,
         ApiError::SignalNotActive,
