@@ -559,6 +559,24 @@ mod tests {
     }
 
     #[test]
+    fn tagged_contacts_name_the_signal_and_matching_signals_their_partner() {
+        let mut w = workload(1.0);
+        w.tag_contacts(true);
+        let first = w.next(Some(0));
+        let second = w.next(Some(1));
+        assert_eq!((first.seq, second.seq), (1, 2));
+        assert_eq!(first.partner, None);
+        assert_eq!(second.partner, Some(1));
+        for p in [&first, &second] {
+            let v: serde_json::Value = serde_json::from_str(&p.body).unwrap();
+            let name = v["contact"]["name"].as_str().unwrap();
+            assert_eq!(Workload::parse_contact_tag(name), Some(p.seq));
+            assert_eq!(v["subject"]["reference"], p.reference.as_str());
+        }
+        assert_eq!(Workload::parse_contact_tag("Team politie"), None);
+    }
+
+    #[test]
     fn no_match_share_means_only_fresh_persons() {
         let mut w = workload(0.0);
         assert!((0..200).all(|_| w.next(None).kind == SignalKind::Fresh));
