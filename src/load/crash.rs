@@ -159,7 +159,7 @@ impl CrashReport {
             self.signals_sent, self.requests
         ));
         s.push_str(&format!(
-            "  acknowledged:               {} (all read back after each kill)\n",
+            "  acknowledged:               {} (each read back after its kill)\n",
             self.acknowledged
         ));
         s.push_str(&format!(
@@ -167,11 +167,11 @@ impl CrashReport {
             self.unacknowledged, self.unacknowledged_present, self.unacknowledged_absent
         ));
         s.push_str(&format!(
-            "  signal reads checked:       {} (final pass over all: {})\n",
+            "  signals read back:          {} (by id and reference; final pass over all: {})\n",
             self.signal_checks, self.final_pass_signals
         ));
         s.push_str(&format!(
-            "  match checks:               {} groups kept across a kill, {} certain pairs\n",
+            "  match checks:               {} groups kept across a kill, {} certain pairs (cumulative)\n",
             self.match_groups_checked, self.match_pairs_checked
         ));
         s.push_str(&format!(
