@@ -38,6 +38,9 @@ enum Command {
     /// Drive a real server over HTTPS with a synthetic workload and report throughput,
     /// latency, time to alert, server CPU, memory and disk.
     Load(cli::load::Args),
+    /// Kill a real server with SIGKILL at random moments under load, restart it and check
+    /// that every acknowledged signal and its matches survived, and nothing half-written.
+    Crash(cli::crash::Args),
 }
 
 fn main() -> ExitCode {
@@ -51,5 +54,6 @@ fn main() -> ExitCode {
         Command::Synth(args) => cli::synth::run(args),
         Command::Quality(args) => cli::quality::run(args),
         Command::Load(args) => cli::load::run(args),
+        Command::Crash(args) => cli::crash::run(args),
     }
 }

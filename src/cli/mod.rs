@@ -2,8 +2,10 @@
 //!
 //! Exit codes are shared by all subcommands: 0 success, 1 a fatal error (nothing or
 //! not everything was done), 2 a usage error (from the argument parser), 3 the run
-//! completed but some input rows were rejected (see the rejects report).
+//! completed but some input rows were rejected (see the rejects report), 4 a check
+//! found a violated guarantee (`crash`).
 
+pub mod crash;
 pub mod keys;
 pub mod load;
 pub mod pseudonymise;
@@ -17,6 +19,9 @@ use std::process::ExitCode;
 
 /// Exit code: some input rows were rejected, the rest was processed.
 pub const EXIT_REJECTS: u8 = 3;
+
+/// Exit code: the run completed and found a violated guarantee (see the report).
+pub const EXIT_VIOLATIONS: u8 = 4;
 
 /// Prints `samenloop: error: {msg}` to stderr and returns exit code 1.
 pub fn fail(msg: impl std::fmt::Display) -> ExitCode {

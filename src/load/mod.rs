@@ -15,6 +15,7 @@
 //! omission). Time-to-alert probes run alongside the measurement. Nothing
 //! identifying is printed: the workload is synthetic and tokens are never shown.
 
+pub mod crash;
 pub mod report;
 pub mod server;
 pub mod workload;
@@ -105,10 +106,10 @@ pub struct Options {
 }
 
 /// A directory under the system temp dir, removed when dropped.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl TempDir {
-    fn new() -> Result<TempDir, String> {
+    pub(crate) fn new() -> Result<TempDir, String> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -128,9 +129,9 @@ impl Drop for TempDir {
 
 /// What the load tool reads from the server's `/metrics`.
 #[derive(Debug, Clone, Copy, Default)]
-struct Scrape {
-    signals: u64,
-    matches: u64,
+pub(crate) struct Scrape {
+    pub(crate) signals: u64,
+    pub(crate) matches: u64,
     size: u64,
 }
 
@@ -519,7 +520,7 @@ async fn run_phase(shared: &Arc<Shared>, spec: &PhaseSpec, pid: Option<u32>) -> 
     }
 }
 
-async fn scrape(client: &reqwest::Client, base: &str) -> Result<Scrape, String> {
+pub(crate) async fn scrape(client: &reqwest::Client, base: &str) -> Result<Scrape, String> {
     let text = client
         .get(format!("{base}/metrics"))
         .send()
@@ -656,7 +657,7 @@ async fn run_probes(
     out
 }
 
-fn token(
+pub(crate) fn token(
     cfg: &Config,
     kid: Option<&str>,
     role: Role,
@@ -683,7 +684,7 @@ fn token(
     mint(cfg, kid, &claims).map_err(|e| format!("cannot mint a token: {e}"))
 }
 
-fn build_client(
+pub(crate) fn build_client(
     ca: &Path,
     http2: bool,
     server: Option<(&str, u16)>,
@@ -708,7 +709,7 @@ fn build_client(
         .map_err(|e| format!("cannot build the HTTPS client: {e}"))
 }
 
-async fn wait_ready(
+pub(crate) async fn wait_ready(
     client: &reqwest::Client,
     base: &str,
     progress: bool,

@@ -312,6 +312,26 @@ impl Spawned {
             .and_then(|c| c.try_wait().ok().flatten())
     }
 
+    /// Kills the server at once with SIGKILL (no chance to flush or clean up) and
+    /// reaps it. Errors when it had already exited.
+    pub fn kill(&mut self) -> Result<(), String> {
+        let Some(mut child) = self.child.take() else {
+            return Err("the server had already exited".into());
+        };
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!(
+                "the server had already exited ({status}); its last output:\n{}",
+                tail(&self.stderr_path, 15)
+            ));
+        }
+        // `Child::kill` sends SIGKILL on Unix.
+        child
+            .kill()
+            .map_err(|e| format!("cannot kill the server: {e}"))?;
+        let _ = child.wait();
+        Ok(())
+    }
+
     /// Stops the server gracefully (SIGTERM) and waits up to `timeout` for it to
     /// finish; then kills it. Returns how long the graceful stop took.
     pub fn stop(&mut self, timeout: Duration) -> Result<Duration, String> {

@@ -65,6 +65,14 @@ pub struct Planned {
     pub body: String,
     /// How it relates to earlier signals.
     pub kind: SignalKind,
+    /// Its number in the run (1, 2, ...): the reference is `ld{run:x}-{seq}`.
+    pub seq: u64,
+    /// The reference (idempotency key) of the signal.
+    pub reference: String,
+    /// For a matching signal: the `seq` of the earlier signal it was drawn from.
+    pub partner: Option<u64>,
+    /// The person keys are the person's full set, without noise.
+    pub exact: bool,
 }
 
 const NO_ADDRESS: u32 = u32::MAX;
@@ -75,6 +83,7 @@ struct Past {
     person: u32,
     address: u32,
     org: u16,
+    seq: u64,
 }
 
 /// How a partner's view of a person differs from the full record.
@@ -100,6 +109,7 @@ pub struct Workload {
     next_person: u32,
     next_address: u32,
     seq: u64,
+    tag_contacts: bool,
 }
 
 impl std::fmt::Debug for Workload {
@@ -140,7 +150,24 @@ impl Workload {
             next_person: 0,
             next_address: 0,
             seq: 0,
+            tag_contacts: false,
         }
+    }
+
+    /// Name every signal's contact after its number (`Signal {seq}`), so that a
+    /// coordinator's match list tells which signals a match holds (the crash harness).
+    pub fn tag_contacts(&mut self, on: bool) {
+        self.tag_contacts = on;
+    }
+
+    /// The contact name of signal `seq` when contacts are tagged.
+    pub fn contact_tag(seq: u64) -> String {
+        format!("Signal {seq}")
+    }
+
+    /// The signal number in a contact name written by [`Workload::contact_tag`].
+    pub fn parse_contact_tag(name: &str) -> Option<u64> {
+        name.strip_prefix("Signal ")?.parse().ok()
     }
 
     /// The networks.
@@ -339,18 +366,36 @@ impl Workload {
             person,
             address,
             org: org_u16,
+            seq: self.seq + 1,
         });
         let network = {
             let nets = &self.organisations[org].networks;
             nets[self.rng.index(nets.len())]
         };
-        let body = self.body(org, network, person, address, noise, &parents, None);
+        let tag = self.tag_contacts.then(|| Self::contact_tag(self.seq + 1));
+        let body = self.body(
+            org,
+            network,
+            person,
+            address,
+            noise,
+            &parents,
+            tag.as_deref(),
+        );
         Planned {
             org,
             network,
             body,
             kind,
+            seq: self.seq,
+            reference: self.reference(self.seq),
+            partner: past.map(|p| p.seq),
+            exact: noise == Noise::None,
         }
+    }
+
+    fn reference(&self, seq: u64) -> String {
+        format!("ld{:x}-{}", self.run, seq)
     }
 
     /// A pair of signals for a time-to-alert probe: a fresh person signalled by one
@@ -370,11 +415,16 @@ impl Workload {
                 network,
                 body,
                 kind: SignalKind::Fresh,
+                seq: self.seq,
+                reference: self.reference(self.seq),
+                partner: None,
+                exact: true,
             }
         };
         let first = plan(a, None);
         let mut second = plan(b, Some(probe_name));
         second.kind = SignalKind::SamePerson;
+        second.partner = Some(first.seq);
         (first, second)
     }
 
@@ -391,7 +441,7 @@ impl Workload {
     ) -> String {
         self.seq += 1;
         let keys = SubjectKeys {
-            reference: format!("ld{:x}-{}", self.run, self.seq),
+            reference: self.reference(self.seq),
             key_id: self.key_id.clone(),
             person: self.person_keys(person, noise),
             household: if address == NO_ADDRESS {
@@ -506,6 +556,24 @@ mod tests {
         let second = w.next(Some(1));
         assert_ne!(second.kind, SignalKind::Fresh);
         assert!(keys(&second).iter().any(|k| k1.contains(k)));
+    }
+
+    #[test]
+    fn tagged_contacts_name_the_signal_and_matching_signals_their_partner() {
+        let mut w = workload(1.0);
+        w.tag_contacts(true);
+        let first = w.next(Some(0));
+        let second = w.next(Some(1));
+        assert_eq!((first.seq, second.seq), (1, 2));
+        assert_eq!(first.partner, None);
+        assert_eq!(second.partner, Some(1));
+        for p in [&first, &second] {
+            let v: serde_json::Value = serde_json::from_str(&p.body).unwrap();
+            let name = v["contact"]["name"].as_str().unwrap();
+            assert_eq!(Workload::parse_contact_tag(name), Some(p.seq));
+            assert_eq!(v["subject"]["reference"], p.reference.as_str());
+        }
+        assert_eq!(Workload::parse_contact_tag("Team politie"), None);
     }
 
     #[test]
