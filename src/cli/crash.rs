@@ -101,13 +101,8 @@ pub fn run(args: Args) -> ExitCode {
         Ok(r) => r,
         Err(e) => return super::fail(e),
     };
-    if args.json {
-        match serde_json::to_string_pretty(&report) {
-            Ok(s) => println!("{s}"),
-            Err(e) => return super::fail(format!("cannot write the report: {e}")),
-        }
-    } else {
-        print!("{}", report.render());
+    if let Err(code) = super::print_report(&report, args.json, |r| r.render()) {
+        return code;
     }
     if report.violations > 0 {
         ExitCode::from(super::EXIT_VIOLATIONS)

@@ -28,3 +28,20 @@ pub fn fail(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("samenloop: error: {msg}");
     ExitCode::from(1)
 }
+
+/// Prints a report on stdout, as pretty JSON with `--json` or else as `text` renders it;
+/// `Err` carries the exit code when the JSON cannot be written.
+pub fn print_report<R: serde::Serialize>(
+    report: &R,
+    json: bool,
+    text: impl FnOnce(&R) -> String,
+) -> Result<(), ExitCode> {
+    if json {
+        let s = serde_json::to_string_pretty(report)
+            .map_err(|e| fail(format!("cannot write the report as JSON: {e}")))?;
+        println!("{s}");
+    } else {
+        print!("{}", text(report));
+    }
+    Ok(())
+}

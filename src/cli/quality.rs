@@ -67,13 +67,8 @@ fn parse_date(s: &str) -> Result<Date, String> {
 pub fn run(args: Args) -> ExitCode {
     match run_inner(&args) {
         Ok(report) => {
-            if args.json {
-                match serde_json::to_string_pretty(&report) {
-                    Ok(j) => println!("{j}"),
-                    Err(e) => return super::fail(format!("cannot write JSON: {e}")),
-                }
-            } else {
-                print!("{}", report.to_text());
+            if let Err(code) = super::print_report(&report, args.json, |r| r.to_text()) {
+                return code;
             }
             if report.passed {
                 ExitCode::SUCCESS
