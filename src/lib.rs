@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod config;
 pub mod export;
+pub mod fuzz;
 pub mod http;
 pub mod index;
 pub mod load;

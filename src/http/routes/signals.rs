@@ -149,6 +149,33 @@ fn check_contact(c: &Contact) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The checks of a submission body that need no server state, in the order the
+/// handlers make them: the JSON shape (one signal, or a batch and then each item), the
+/// key set, the validity and the contact point. Used by the fuzz targets
+/// ([`crate::fuzz`]); the handlers make the same checks inside [`prepare`].
+pub fn check_submission(bytes: &[u8]) -> Result<(), ApiError> {
+    let one = |b: SubmitBody| -> Result<(), ApiError> {
+        SubjectKeys::from_value(b.subject).map_err(|e| ApiError::InvalidKeySet(e.to_string()))?;
+        if b.valid_days == Some(0) {
+            return Err(invalid("/valid_days", "at least 1"));
+        }
+        check_contact(&b.contact)
+    };
+    match serde_json::from_slice::<BatchBody>(bytes) {
+        Ok(batch) => {
+            for raw in batch.signals {
+                serde_json::from_value::<SubmitBody>(raw)
+                    .map_err(|e| crate::http::error::json_error(&e))
+                    .and_then(one)?;
+            }
+            Ok(())
+        }
+        Err(_) => serde_json::from_slice::<SubmitBody>(bytes)
+            .map_err(|e| crate::http::error::json_error(&e))
+            .and_then(one),
+    }
+}
+
 /// Validates one submission into a [`NewSignal`].
 fn prepare(
     state: &State,
