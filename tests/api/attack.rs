@@ -32,13 +32,7 @@ async fn store_counts(app: &TestApp) -> (u64, u64) {
 
 /// A token with arbitrary claims, signed with the development ES256 key.
 fn raw_token(claims: &Value) -> String {
-    let pem = std::fs::read(
-        samenloop::config::development_config_path()
-            .parent()
-            .unwrap()
-            .join("jwt-es256.dev.key.pem"),
-    )
-    .unwrap();
+    let pem = dev_file("jwt-es256.dev.key.pem");
     let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
     h.kid = Some("dev-es256".into());
     jsonwebtoken::encode(
@@ -661,13 +655,7 @@ async fn oversized_and_deeply_nested_bodies_are_refused_and_the_server_stays_up(
 // Raw connections: slow clients, old TLS, plaintext.
 
 fn tls_client_config(alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
-    let pem = std::fs::read(
-        samenloop::config::development_config_path()
-            .parent()
-            .unwrap()
-            .join("tls-cert.dev.pem"),
-    )
-    .unwrap();
+    let pem = dev_file("tls-cert.dev.pem");
     let mut roots = rustls::RootCertStore::empty();
     for c in rustls_pemfile::certs(&mut pem.as_slice()) {
         roots.add(c.unwrap()).unwrap();
@@ -924,7 +912,7 @@ async fn many_idle_connections_do_not_stop_a_normal_client() {
     for _ in 0..600 {
         idle_tcp.push(TcpStream::connect(("127.0.0.1", port(&app))).unwrap());
     }
-    let fresh = spawn_app_client();
+    let fresh = client();
     let started = Instant::now();
     let r = fresh
         .get(format!("{}/healthz", app.base))
@@ -937,22 +925,6 @@ async fn many_idle_connections_do_not_stop_a_normal_client() {
     assert!(took < Duration::from_secs(10), "{took:?}");
     drop(idle_tcp);
     drop(idle_tls);
-}
-
-/// A new HTTPS client (its own connections) that trusts the development certificate.
-fn spawn_app_client() -> reqwest::Client {
-    let pem = std::fs::read(
-        samenloop::config::development_config_path()
-            .parent()
-            .unwrap()
-            .join("tls-cert.dev.pem"),
-    )
-    .unwrap();
-    reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
-        .tls_built_in_root_certs(false)
-        .build()
-        .unwrap()
 }
 
 /// A TLS 1.1 (or 1.0) ClientHello, written by hand: rustls cannot make one.

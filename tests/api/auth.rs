@@ -95,13 +95,7 @@ async fn forged_and_invalid_tokens_are_refused() {
     .await;
 
     // HS256 with the public key as the secret.
-    let pubkey = std::fs::read(
-        samenloop::config::development_config_path()
-            .parent()
-            .unwrap()
-            .join("jwt-es256.dev.pub.pem"),
-    )
-    .unwrap();
+    let pubkey = dev_file("jwt-es256.dev.pub.pem");
     let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     h.kid = Some("dev-es256".into());
     let hs = jsonwebtoken::encode(

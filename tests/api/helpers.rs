@@ -27,14 +27,14 @@ pub fn dev_config(data_dir: PathBuf) -> Config {
     cfg
 }
 
-fn client() -> reqwest::Client {
-    let pem = std::fs::read(
-        development_config_path()
-            .parent()
-            .unwrap()
-            .join("tls-cert.dev.pem"),
-    )
-    .unwrap();
+/// A file of `keys-example/` (development keys and certificates).
+pub fn dev_file(name: &str) -> Vec<u8> {
+    std::fs::read(development_config_path().parent().unwrap().join(name)).unwrap()
+}
+
+/// A new HTTPS client (its own connections) that trusts the development certificate.
+pub fn client() -> reqwest::Client {
+    let pem = dev_file("tls-cert.dev.pem");
     let cert = reqwest::Certificate::from_pem(&pem).unwrap();
     reqwest::Client::builder()
         .add_root_certificate(cert)
