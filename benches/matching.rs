@@ -89,7 +89,7 @@ fn policy() -> Policy {
         thresholds: [("n".to_string(), 2)].into_iter().collect(),
         max_postings_per_key: 32,
         max_component_signals: 64,
-        excluded_addresses: Default::default(),
+        ..Policy::default()
     }
 }
 

@@ -55,6 +55,12 @@ pub struct Config {
     pub networks: Vec<NetworkConfig>,
     /// The member organisations.
     pub organisations: Vec<OrganisationConfig>,
+    /// Alert delivery, follow-up deadlines and the working-day calendar.
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+    /// Aggregate network figures.
+    #[serde(default)]
+    pub figures: FiguresConfig,
     /// Whether this configuration uses the published development keys.
     #[serde(default)]
     pub development: bool,
@@ -205,6 +211,96 @@ pub struct NetworkConfig {
     /// Longest validity of a signal, days.
     #[serde(default = "default_validity")]
     pub max_validity_days: u32,
+    /// Working days the coordinator has to acknowledge a new (or reopened) match.
+    #[serde(default = "default_ack_days")]
+    pub acknowledge_within_days: u32,
+    /// Working days the coordinator has to reach a decision (consent given or refused,
+    /// or the match closed) on a new (or reopened) match.
+    #[serde(default = "default_decide_days")]
+    pub decide_within_days: u32,
+    /// Where the network's coordinator receives alerts by HTTPS POST (optional: the
+    /// stream and the pull list work without it).
+    #[serde(default)]
+    pub webhook: Option<WebhookConfig>,
+}
+
+fn default_ack_days() -> u32 {
+    5
+}
+
+fn default_decide_days() -> u32 {
+    20
+}
+
+/// `[networks.webhook]`: signed HTTPS POSTs of every alert of the network.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// `https://` URL of the receiver.
+    pub url: String,
+    /// File with the shared HMAC secret (see `spec/webhooks.md`).
+    pub secret_file: PathBuf,
+    /// Extra PEM CA certificates the receiver's certificate may chain to (besides the
+    /// system roots), e.g. a municipality's private CA.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Seconds one attempt may take (connect, send, answer).
+    #[serde(default = "default_webhook_timeout")]
+    pub timeout_secs: u64,
+    /// Seconds after the first attempt after which an undelivered alert is dead-lettered.
+    #[serde(default = "default_dead_letter")]
+    pub dead_letter_after_secs: u64,
+    /// Longest pause between two attempts, seconds (the backoff doubles up to it).
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff_secs: u64,
+}
+
+fn default_webhook_timeout() -> u64 {
+    10
+}
+
+fn default_dead_letter() -> u64 {
+    86_400
+}
+
+fn default_max_backoff() -> u64 {
+    600
+}
+
+/// `[alerts]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Public holidays (`YYYY-MM-DD`) that are not working days, besides weekends.
+    pub holidays: Vec<String>,
+    /// How often the deadline check runs, seconds.
+    pub escalation_check_secs: u64,
+    /// Seconds between keep-alive comments on an idle event stream.
+    pub stream_keepalive_secs: u64,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            holidays: Vec::new(),
+            escalation_check_secs: 60,
+            stream_keepalive_secs: 15,
+        }
+    }
+}
+
+/// `[figures]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FiguresConfig {
+    /// Counts below this are suppressed (shown as `null`) so nobody can be singled out.
+    pub min_cell: u64,
+}
+
+impl Default for FiguresConfig {
+    fn default() -> Self {
+        FiguresConfig { min_cell: 5 }
+    }
 }
 
 fn default_threshold() -> usize {
@@ -334,6 +430,37 @@ impl Config {
                     "must be 1 to 730 (24 months)",
                 ));
             }
+            for (name, days) in [
+                ("acknowledge_within_days", n.acknowledge_within_days),
+                ("decide_within_days", n.decide_within_days),
+            ] {
+                if !(1..=250).contains(&days) {
+                    return Err(bad(
+                        format!("networks[{i}].{name}"),
+                        "must be 1 to 250 working days",
+                    ));
+                }
+            }
+            if let Some(w) = &n.webhook {
+                if !w.url.starts_with("https://") || w.url.len() > 2048 {
+                    return Err(bad(
+                        format!("networks[{i}].webhook.url"),
+                        "must be an https:// URL (at most 2048 characters)",
+                    ));
+                }
+                if !(1..=300).contains(&w.timeout_secs) {
+                    return Err(bad(
+                        format!("networks[{i}].webhook.timeout_secs"),
+                        "must be 1 to 300 seconds",
+                    ));
+                }
+                if w.dead_letter_after_secs == 0 || !(1..=86_400).contains(&w.max_backoff_secs) {
+                    return Err(bad(
+                        format!("networks[{i}].webhook"),
+                        "dead_letter_after_secs must be positive, max_backoff_secs 1 to 86400",
+                    ));
+                }
+            }
             let mut cats = BTreeSet::new();
             for (j, c) in n.categories.iter().enumerate() {
                 if !valid_id(c) || !cats.insert(c) {
@@ -360,6 +487,22 @@ impl Config {
                     ));
                 }
             }
+        }
+        for (i, h) in self.alerts.holidays.iter().enumerate() {
+            if crate::pseudonym::Date::parse_iso(h).is_none() {
+                return Err(bad(
+                    format!("alerts.holidays[{i}]"),
+                    "must be a date YYYY-MM-DD",
+                ));
+            }
+        }
+        if !(1..=3600).contains(&self.alerts.escalation_check_secs)
+            || !(1..=3600).contains(&self.alerts.stream_keepalive_secs)
+        {
+            return Err(bad(
+                "alerts".into(),
+                "escalation_check_secs and stream_keepalive_secs must be 1 to 3600",
+            ));
         }
         let l = &self.limits;
         if l.max_batch == 0

@@ -123,6 +123,23 @@ fn policy(cfg: &Config, index_key: &IndexKey) -> Result<Policy, StartError> {
         max_postings_per_key: cfg.limits.max_postings_per_key,
         max_component_signals: cfg.limits.max_component_signals,
         excluded_addresses: excluded,
+        webhook_networks: cfg
+            .networks
+            .iter()
+            .filter(|n| n.webhook.is_some())
+            .map(|n| n.id.clone())
+            .collect(),
+        deadlines: cfg
+            .networks
+            .iter()
+            .map(|n| {
+                (
+                    n.id.clone(),
+                    (n.acknowledge_within_days, n.decide_within_days),
+                )
+            })
+            .collect(),
+        calendar: crate::calendar::Calendar::new(&cfg.alerts.holidays),
     })
 }
 

@@ -85,6 +85,12 @@ pub struct Policy {
     pub max_component_signals: usize,
     /// P2 of excluded (institutional) addresses.
     pub excluded_addresses: HashSet<[u8; 32]>,
+    /// Networks whose alerts are delivered by webhook (they get a pending entry).
+    pub webhook_networks: HashSet<String>,
+    /// Follow-up deadlines per network: (acknowledge, decide) in working days.
+    pub deadlines: HashMap<String, (u32, u32)>,
+    /// The working-day calendar.
+    pub calendar: crate::calendar::Calendar,
 }
 
 /// A signal to store.
@@ -250,6 +256,11 @@ pub fn counter(kv: &dyn KvRead, name: &str) -> Result<u64, EngineError> {
     Ok(get_u64(kv, &key(b'c', &[name.as_bytes()]))?.unwrap_or(0))
 }
 
+/// Takes the next id of a store counter.
+pub fn next_counter(kv: &mut dyn Kv, name: &str) -> Result<u64, EngineError> {
+    next_id(kv, name)
+}
+
 fn next_id(kv: &mut dyn Kv, name: &str) -> Result<u64, EngineError> {
     let k = key(b'c', &[name.as_bytes()]);
     let next = get_u64(kv, &k)?.unwrap_or(0) + 1;
@@ -257,7 +268,8 @@ fn next_id(kv: &mut dyn Kv, name: &str) -> Result<u64, EngineError> {
     Ok(next)
 }
 
-fn public_id(ids: &mut dyn IdSource, prefix: &str) -> String {
+/// A new unguessable public id with a prefix (`sig_`, `m_`, `evt_`).
+pub fn public_id(ids: &mut dyn IdSource, prefix: &str) -> String {
     let mut s = String::with_capacity(prefix.len() + 32);
     s.push_str(prefix);
     for b in ids.random16() {
@@ -920,6 +932,7 @@ fn fold_match(
                 into_match.updated_at = now;
                 put_json(kv, match_key(into_id), &into_match);
             }
+            super::followup::fold(kv, from_id, into_id, &from_match.networks)?;
             from_match.status = MatchStatus::Merged;
             from_match.merged_into = Some(into_id);
             from_match.updated_at = now;
@@ -954,12 +967,8 @@ fn evaluate(
     if due.is_empty() {
         return Ok(());
     }
-    let (mid, mut m, formed) = match get_u64(kv, &scope_key(kind, scope))? {
-        Some(id) => (
-            id,
-            match_by_id(kv, id)?.ok_or(EngineError::Corrupt('M'))?,
-            false,
-        ),
+    let (mid, mut m) = match get_u64(kv, &scope_key(kind, scope))? {
+        Some(id) => (id, match_by_id(kv, id)?.ok_or(EngineError::Corrupt('M'))?),
         None => {
             let id = next_id(kv, "match")?;
             let handle = public_id(ids, "m_");
@@ -978,7 +987,7 @@ fn evaluate(
                 networks: Vec::new(),
                 merged_into: None,
             };
-            (id, m, true)
+            (id, m)
         }
     };
     if kind == MatchKind::Family {
@@ -994,42 +1003,32 @@ fn evaluate(
         .filter(|n| !m.networks.contains(n))
         .cloned()
         .collect();
-    if new_orgs.is_empty() && new_networks.is_empty() {
-        return Ok(());
-    }
     m.orgs.extend(new_orgs.iter().cloned());
     for n in &new_networks {
         m.networks.push(n.clone());
         kv.put(network_match_key(n, mid), Vec::new());
     }
-    m.updated_at = now;
-    put_json(kv, match_key(mid), &m);
+    // Each network: formed (first alert), reopened (its follow-up was closed: a new
+    // signal arrived on it), organisation joined, or nothing.
+    let mut changed = !new_orgs.is_empty() || !new_networks.is_empty();
     for n in &m.networks {
-        let first_for_network = new_networks.contains(n);
-        if !first_for_network && new_orgs.is_empty() {
-            continue;
-        }
-        let seq = next_id(kv, "outbox")?;
-        let alert = Alert {
-            seq,
-            event_id: public_id(ids, "evt_"),
-            event: if formed || first_for_network {
-                "match.formed"
-            } else {
-                "match.organisation_joined"
+        let (event, orgs_told) = if new_networks.contains(n) {
+            super::followup::start(kv, policy, mid, n, now)?;
+            (event::FORMED, m.orgs.clone())
+        } else {
+            match super::followup::on_arrival(kv, policy, mid, n, !new_orgs.is_empty(), now)? {
+                super::followup::Arrival::Reopened => (event::REOPENED, new_orgs.clone()),
+                super::followup::Arrival::Joined => (event::JOINED, new_orgs.clone()),
+                super::followup::Arrival::Quiet => continue,
             }
-            .to_string(),
-            match_id: mid,
-            network: n.clone(),
-            new_orgs: if first_for_network {
-                m.orgs.clone()
-            } else {
-                new_orgs.clone()
-            },
-            at: now,
         };
-        put_json(kv, outbox_key(seq), &alert);
+        changed = true;
+        super::followup::emit(kv, policy, ids, event, mid, n, orgs_told, None, now)?;
         fx.alerts += 1;
+    }
+    if changed {
+        m.updated_at = now;
+        put_json(kv, match_key(mid), &m);
     }
     Ok(())
 }
@@ -1180,7 +1179,7 @@ mod tests {
             thresholds: [("n".to_string(), 2)].into_iter().collect(),
             max_postings_per_key: 32,
             max_component_signals: 64,
-            excluded_addresses: Default::default(),
+            ..Policy::default()
         }
     }
 

@@ -2,6 +2,7 @@
 //! Pure domain logic; storage is behind [`engine::Kv`].
 
 pub mod engine;
+pub mod followup;
 pub mod model;
 pub mod postings;
 

@@ -329,14 +329,28 @@ pub struct MatchRecord {
     pub merged_into: Option<u64>,
 }
 
-/// An alert in the outbox.
+/// Event types of alerts.
+pub mod event {
+    /// A match reached a network's threshold (first alert of the network on it).
+    pub const FORMED: &str = "match.formed";
+    /// An organisation joined a match the network was already alerted on.
+    pub const JOINED: &str = "match.organisation_joined";
+    /// A new signal arrived on a match the network's coordinator had closed.
+    pub const REOPENED: &str = "match.reopened";
+    /// A follow-up deadline passed (`deadline` says which).
+    pub const ESCALATED: &str = "match.escalated";
+    /// The coordinator recorded a follow-up step.
+    pub const FOLLOWED_UP: &str = "match.followed_up";
+}
+
+/// An alert in the outbox: one event of one match for one network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alert {
-    /// Outbox sequence number.
+    /// Outbox sequence number (global, increasing; the event stream's `id`).
     pub seq: u64,
     /// Stable event id for de-duplication by receivers.
     pub event_id: String,
-    /// `match.formed` or `match.organisation_joined`.
+    /// One of [`event`].
     pub event: String,
     /// The match.
     pub match_id: u64,
@@ -346,6 +360,186 @@ pub struct Alert {
     pub new_orgs: Vec<String>,
     /// When (unix seconds).
     pub at: i64,
+    /// For `match.escalated`: the deadline that passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Deadline>,
+}
+
+/// The two follow-up deadlines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Deadline {
+    /// To acknowledge a new or reopened match.
+    Acknowledge,
+    /// To reach a decision: consent given or refused, or the match closed.
+    Decision,
+}
+
+impl Deadline {
+    /// Byte used in the deadline index.
+    pub fn code(self) -> u8 {
+        match self {
+            Deadline::Acknowledge => b'a',
+            Deadline::Decision => b'd',
+        }
+    }
+
+    /// Inverse of [`Deadline::code`].
+    pub fn from_code(b: u8) -> Option<Deadline> {
+        match b {
+            b'a' => Some(Deadline::Acknowledge),
+            b'd' => Some(Deadline::Decision),
+            _ => None,
+        }
+    }
+}
+
+/// Stage of a network's follow-up of a match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Formed or reopened, not yet acknowledged.
+    New,
+    /// The coordinator has picked it up.
+    Acknowledged,
+    /// One of the organisations is asking the client for consent.
+    ConsentAsked,
+    /// The client consented.
+    ConsentGiven,
+    /// The client refused.
+    ConsentRefused,
+    /// A case meeting is planned.
+    MeetingPlanned,
+    /// Closed with a reason.
+    Closed,
+}
+
+/// Why a match was closed (a fixed list: the index holds *that*, never *what*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    /// Care is in place.
+    CareInPlace,
+    /// The client refused consent.
+    ConsentRefused,
+    /// On closer look there is no concern.
+    NoConcern,
+    /// The client moved out of the region.
+    MovedOutOfRegion,
+    /// Handed over to Veilig Thuis.
+    HandedToVeiligThuis,
+    /// Handed over to another network or the municipality's own case management.
+    HandedOver,
+    /// The signals that made the match left it (set by the index, not by a coordinator).
+    Withdrawn,
+}
+
+impl CloseReason {
+    /// Every reason, in the order of the documentation.
+    pub const ALL: [CloseReason; 7] = [
+        CloseReason::CareInPlace,
+        CloseReason::ConsentRefused,
+        CloseReason::NoConcern,
+        CloseReason::MovedOutOfRegion,
+        CloseReason::HandedToVeiligThuis,
+        CloseReason::HandedOver,
+        CloseReason::Withdrawn,
+    ];
+}
+
+/// One recorded step of a follow-up: who did what when (no free text).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// `formed`, `reopened`, `acknowledge`, `choose_lead`, `ask_consent`,
+    /// `consent_given`, `consent_refused`, `plan_meeting`, `close`, `escalated`.
+    pub action: String,
+    /// Stage after the step.
+    pub stage: Stage,
+    /// Subject of the coordinator (`index` for the index itself).
+    pub by: String,
+    /// On behalf of (from the token), if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
+    /// When (unix seconds).
+    pub at: i64,
+    /// `choose_lead`: the organisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organisation: Option<String>,
+    /// `plan_meeting`: the date (`YYYY-MM-DD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    /// `close`: the reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<CloseReason>,
+    /// `escalated`: the deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Deadline>,
+}
+
+/// One network's follow-up of a match (each network's coordinator follows up its own
+/// part of a match that spans networks).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowUp {
+    /// Stage.
+    pub stage: Stage,
+    /// True from formation, a join or a reopening until the coordinator acknowledges
+    /// (the "unacknowledged" filter of the match list).
+    pub unacknowledged: bool,
+    /// Lead organisation ("regievoerder").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead: Option<String>,
+    /// Planned case meeting (`YYYY-MM-DD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meeting_on: Option<String>,
+    /// Closing reason while closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_reason: Option<CloseReason>,
+    /// Start of the current round (formed or reopened), unix seconds.
+    pub opened_at: i64,
+    /// When the current round was first acknowledged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_at: Option<i64>,
+    /// When the current round reached a decision (consent given/refused or closed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<i64>,
+    /// Deadline to acknowledge (unix seconds), while not yet acknowledged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledge_due: Option<i64>,
+    /// Deadline to decide (unix seconds), while undecided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_due: Option<i64>,
+    /// Deadlines of the current round that have passed (and were escalated).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overdue: Vec<Deadline>,
+    /// Every step, oldest first.
+    pub history: Vec<Step>,
+}
+
+impl FollowUp {
+    /// Whether a deadline of the current round has passed unmet.
+    pub fn is_overdue(&self) -> bool {
+        !self.overdue.is_empty()
+    }
+}
+
+/// What a partner sees about one of its own signals, set only by coordinator actions
+/// taken while the signal was part of the match (the no-oracle rule: a signal on which
+/// no coordinator has acted looks exactly like one that never matched).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Feedback {
+    /// A coordinator has picked up a match this signal is part of.
+    PickedUp {
+        /// When (unix seconds).
+        at: i64,
+    },
+    /// The coordinator closed it.
+    Closed {
+        /// The reason.
+        reason: CloseReason,
+        /// When (unix seconds).
+        at: i64,
+    },
 }
 
 fn put_str(w: &mut Vec<u8>, s: &str) {

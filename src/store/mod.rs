@@ -415,6 +415,8 @@ pub struct Writer {
     pub flushes: Arc<AtomicU64>,
     /// Free space and whether it is below the reserve (for metrics).
     pub disk: Arc<DiskState>,
+    /// Counts durable commits; alert workers and event streams wait on it.
+    commits: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -447,9 +449,11 @@ impl Writer {
         // A first look now, so that /metrics and the log tell before the first write.
         guard.low(&store);
         let (h, f) = (healthy.clone(), flushes.clone());
+        let (commits, _) = tokio::sync::watch::channel(0u64);
+        let c = commits.clone();
         let handle = std::thread::Builder::new()
             .name("samenloop-writer".into())
-            .spawn(move || writer_loop(store, rx, h, f, guard))
+            .spawn(move || writer_loop(store, rx, h, f, guard, c))
             .map_err(|e| StoreError::Db(e.to_string()))?;
         Ok((
             Writer {
@@ -457,9 +461,15 @@ impl Writer {
                 healthy,
                 flushes,
                 disk,
+                commits,
             },
             handle,
         ))
+    }
+
+    /// A receiver that changes after every durable commit (of any request).
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 
     /// Whether the last flush succeeded.
@@ -503,6 +513,7 @@ fn writer_loop(
     healthy: Arc<AtomicBool>,
     flushes: Arc<AtomicU64>,
     mut guard: DiskGuard,
+    commits: tokio::sync::watch::Sender<u64>,
 ) {
     while let Ok(first) = rx.recv() {
         let mut pending: Vec<Finish> = Vec::new();
@@ -546,6 +557,9 @@ fn writer_loop(
         healthy.store(flushed.is_ok(), Ordering::Relaxed);
         for f in pending {
             f(flushed.clone());
+        }
+        if flushed.is_ok() {
+            commits.send_modify(|n| *n += 1);
         }
     }
     // All senders are gone: make sure everything is on disk before the thread ends.

@@ -14,6 +14,8 @@ pub struct TestApp {
     pub cfg: Config,
     pub domain_key: DomainKey,
     pub _data: tempfile::TempDir,
+    /// Seconds added to the system time by the server's clock (see [`TestApp::advance`]).
+    pub clock_offset: std::sync::Arc<std::sync::atomic::AtomicI64>,
     handle: actix_web::dev::ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -46,6 +48,7 @@ pub fn client() -> reqwest::Client {
 
 fn start(
     cfg: Config,
+    offset: std::sync::Arc<std::sync::atomic::AtomicI64>,
 ) -> (
     u16,
     actix_web::dev::ServerHandle,
@@ -54,7 +57,14 @@ fn start(
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let app = Application::build(cfg).expect("server builds");
+            let clock: samenloop::http::Clock = std::sync::Arc::new(move || {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs() as i64;
+                now + offset.load(std::sync::atomic::Ordering::Relaxed)
+            });
+            let app = Application::build_with_clock(cfg, clock).expect("server builds");
             tx.send((app.port(), app.handle())).unwrap();
             app.run_until_stopped().await.unwrap();
         })
@@ -71,7 +81,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let data = tempfile::tempdir().unwrap();
     let mut cfg = dev_config(data.path().join("db"));
     tweak(&mut cfg);
-    let (port, handle, thread) = start(cfg.clone());
+    let clock_offset = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let (port, handle, thread) = start(cfg.clone(), clock_offset.clone());
     let domain_key = read_key_file(
         &development_config_path()
             .parent()
@@ -85,12 +96,20 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         cfg,
         domain_key,
         _data: data,
+        clock_offset,
         handle,
         thread: Some(thread),
     }
 }
 
 impl TestApp {
+    /// Moves the server's clock forward by `secs` seconds (tokens keep real time).
+    #[allow(dead_code)]
+    pub fn advance(&self, secs: i64) {
+        self.clock_offset
+            .fetch_add(secs, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Stops the server gracefully and starts it again on the same database.
     pub async fn restart(&mut self) {
         // Idle keep-alive connections would hold the graceful stop open until its timeout.
@@ -100,7 +119,7 @@ impl TestApp {
         if let Some(t) = self.thread.take() {
             t.join().unwrap();
         }
-        let (port, handle, thread) = start(self.cfg.clone());
+        let (port, handle, thread) = start(self.cfg.clone(), self.clock_offset.clone());
         self.base = format!("https://localhost:{port}");
         self.handle = handle;
         self.thread = Some(thread);

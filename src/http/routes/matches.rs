@@ -8,7 +8,10 @@ use crate::http::auth::{Caller, Role};
 use crate::http::error::ApiError;
 use crate::http::{State, rfc3339};
 use crate::index::engine;
-use crate::index::model::{MatchKind, MatchRecord, MatchStatus};
+use crate::index::followup;
+use crate::index::model::{
+    CloseReason, Deadline, FollowUp, MatchKind, MatchRecord, MatchStatus, Stage,
+};
 use crate::pseudonym::Date;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -44,6 +47,103 @@ pub struct NetworkPart {
     /// The signals (only for the caller's own networks).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signals: Option<Vec<InvolvedSignal>>,
+    /// The network's follow-up (only for the caller's own networks that were alerted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_up: Option<FollowUpView>,
+}
+
+/// One recorded follow-up step, as the API shows it.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StepView {
+    /// The action.
+    pub action: String,
+    /// Stage after it.
+    pub stage: Stage,
+    /// Who (the coordinator's subject, or `index`).
+    pub by: String,
+    /// On behalf of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
+    /// When.
+    pub at: String,
+    /// `choose_lead`: the organisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organisation: Option<String>,
+    /// `plan_meeting`: the date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    /// `close`: the reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<CloseReason>,
+    /// `escalated`: the deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Deadline>,
+}
+
+/// A network's follow-up of a match, as the API shows it.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FollowUpView {
+    /// Stage.
+    pub stage: Stage,
+    /// Whether something (formation, a join, a reopening) awaits acknowledgement.
+    pub unacknowledged: bool,
+    /// Whether a deadline of the current round has passed unmet.
+    pub overdue: bool,
+    /// The deadlines that passed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overdue_deadlines: Vec<Deadline>,
+    /// Lead organisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_organisation: Option<String>,
+    /// Planned case meeting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meeting_on: Option<String>,
+    /// Closing reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_reason: Option<CloseReason>,
+    /// Start of the current round.
+    pub opened_at: String,
+    /// Deadline to acknowledge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledge_due: Option<String>,
+    /// Deadline to decide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_due: Option<String>,
+    /// Every step, oldest first.
+    pub history: Vec<StepView>,
+}
+
+impl FollowUpView {
+    /// The view of a stored follow-up.
+    pub fn of(f: &FollowUp) -> FollowUpView {
+        FollowUpView {
+            stage: f.stage,
+            unacknowledged: f.unacknowledged,
+            overdue: f.is_overdue(),
+            overdue_deadlines: f.overdue.clone(),
+            lead_organisation: f.lead.clone(),
+            meeting_on: f.meeting_on.clone(),
+            closed_reason: f.closed_reason,
+            opened_at: rfc3339(f.opened_at),
+            acknowledge_due: f.acknowledge_due.map(rfc3339),
+            decision_due: f.decision_due.map(rfc3339),
+            history: f
+                .history
+                .iter()
+                .map(|s| StepView {
+                    action: s.action.clone(),
+                    stage: s.stage,
+                    by: s.by.clone(),
+                    on_behalf_of: s.on_behalf_of.clone(),
+                    at: rfc3339(s.at),
+                    organisation: s.organisation.clone(),
+                    date: s.date.clone(),
+                    reason: s.reason,
+                    deadline: s.deadline,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A match as a coordinator sees it.
@@ -69,7 +169,12 @@ fn visible(m: &MatchRecord, caller: &Caller) -> bool {
     m.networks.iter().any(|n| caller.in_network(n))
 }
 
-fn match_view(state: &State, m: &MatchRecord, caller: &Caller) -> Result<MatchView, ApiError> {
+/// A match as the coordinator of the networks `own` says yes to sees it.
+pub fn match_view(
+    state: &State,
+    m: &MatchRecord,
+    own: &dyn Fn(&str) -> bool,
+) -> Result<MatchView, ApiError> {
     let now = state.now();
     let signals = engine::match_signals(&state.store, m)?;
     let mut parts: BTreeMap<String, Vec<InvolvedSignal>> = BTreeMap::new();
@@ -77,7 +182,7 @@ fn match_view(state: &State, m: &MatchRecord, caller: &Caller) -> Result<MatchVi
     for s in signals.iter().filter(|s| s.is_active(now)) {
         orgs.insert(s.org.clone());
         let entry = parts.entry(s.network.clone()).or_default();
-        if caller.in_network(&s.network) {
+        if own(&s.network) {
             entry.push(InvolvedSignal {
                 organisation: s.org.clone(),
                 organisation_name: state
@@ -92,21 +197,29 @@ fn match_view(state: &State, m: &MatchRecord, caller: &Caller) -> Result<MatchVi
             });
         }
     }
-    let mut networks: Vec<NetworkPart> = parts
-        .into_iter()
-        .map(|(id, sigs)| {
-            let own = caller.in_network(&id);
-            let cfg = state.cfg.network(&id);
-            NetworkPart {
-                name: cfg.map(|n| n.name.clone()).unwrap_or_default(),
-                coordinator_contact: cfg
-                    .map(|n| n.coordinator_contact.clone())
-                    .unwrap_or_default(),
-                network: id,
-                signals: own.then_some(sigs),
-            }
-        })
-        .collect();
+    // A network that was alerted keeps its part (and follow-up) after its signals left.
+    for n in m.networks.iter().filter(|n| own(n)) {
+        parts.entry(n.clone()).or_default();
+    }
+    let mut networks = Vec::with_capacity(parts.len());
+    for (id, sigs) in parts {
+        let mine = own(&id);
+        let cfg = state.cfg.network(&id);
+        let follow_up = if mine {
+            followup::load(&state.store, m.id, &id)?.map(|f| FollowUpView::of(&f))
+        } else {
+            None
+        };
+        networks.push(NetworkPart {
+            name: cfg.map(|n| n.name.clone()).unwrap_or_default(),
+            coordinator_contact: cfg
+                .map(|n| n.coordinator_contact.clone())
+                .unwrap_or_default(),
+            network: id,
+            signals: mine.then_some(sigs),
+            follow_up,
+        });
+    }
     networks.sort_by_key(|p| (p.signals.is_none(), p.network.clone()));
     Ok(MatchView {
         handle: m.handle.clone(),
@@ -133,7 +246,7 @@ pub async fn get(
     if !visible(&m, &caller) {
         return Err(ApiError::NotFound);
     }
-    Ok(HttpResponse::Ok().json(match_view(&state, &m, &caller)?))
+    Ok(HttpResponse::Ok().json(match_view(&state, &m, &|n| caller.in_network(n))?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -243,7 +356,7 @@ pub async fn list(
                 next = Some(format!("c{}", u64::from_be_bytes(id_bytes) + 1));
                 break 'pages;
             }
-            out.push(match_view(&state, &m, &caller)?);
+            out.push(match_view(&state, &m, &|n| caller.in_network(n))?);
         }
     }
     Ok(HttpResponse::Ok().json(MatchPage {
