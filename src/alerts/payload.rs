@@ -35,7 +35,8 @@ pub struct AlertPayload {
     pub occurred_at: String,
     /// The recipient network.
     pub network: String,
-    /// Organisations that joined with this event (for `match.formed`: all of them).
+    /// Organisations that joined with this event (for `match.formed`: all of them), as
+    /// far as they have a signal in the recipient network.
     pub organisations_joined: Vec<OrgRef>,
     /// For `match.escalated`: the deadline that passed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,6 +56,15 @@ pub fn render(state: &State, alert: &Alert) -> Result<AlertPayload, ApiError> {
     };
     let network = alert.network.clone();
     let view = match_view(state, &m, &|n| n == network)?;
+    // Only organisations with a signal in the recipient network are named: of other
+    // networks a coordinator sees the network's name and coordinator contact only.
+    let own: std::collections::BTreeSet<&str> = view
+        .networks
+        .iter()
+        .filter(|p| p.network == network)
+        .flat_map(|p| p.signals.iter().flatten())
+        .map(|s| s.organisation.as_str())
+        .collect();
     Ok(AlertPayload {
         event_id: alert.event_id.clone(),
         sequence: alert.seq,
@@ -64,6 +74,7 @@ pub fn render(state: &State, alert: &Alert) -> Result<AlertPayload, ApiError> {
         organisations_joined: alert
             .new_orgs
             .iter()
+            .filter(|o| own.contains(o.as_str()))
             .map(|o| OrgRef {
                 id: o.clone(),
                 name: state

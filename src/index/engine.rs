@@ -1239,6 +1239,91 @@ mod tests {
     }
 
     #[test]
+    fn follow_up_starts_with_the_match_and_reopens_on_a_new_signal() {
+        use super::super::followup;
+        let (mut kv, p) = (Mem::default(), policy());
+        let day = 86_400;
+        // Monday 7 December 2026, 09:00 UTC.
+        let monday = crate::pseudonym::Date::parse_iso("2026-12-07")
+            .unwrap()
+            .days_since_epoch()
+            * day
+            + 9 * 3600;
+        let bsn = || vec![k(KeyKind::Bsn, 1)];
+        let sig = |org: &str, reference: &str, person, household| NewSignal {
+            valid_until: monday + 365 * day,
+            ..sig(org, reference, person, household)
+        };
+        run(&mut kv, &p, sig("a", "1", bsn(), vec![]), monday);
+        run(&mut kv, &p, sig("b", "2", bsn(), vec![]), monday);
+        let mid = alerts(&kv)[0].match_id;
+        let f = followup::load(&kv, mid, "n").unwrap().unwrap();
+        assert_eq!((f.stage, f.unacknowledged), (Stage::New, true));
+        // 5 working days: end of Monday 14 December, local time (23:00 UTC).
+        assert_eq!(f.acknowledge_due, Some(monday + 7 * day + 14 * 3600));
+        assert!(kv.0.keys().any(|k| k[0] == b't'), "deadline indexed");
+        assert!(
+            kv.0.keys().any(|k| k[0] == b'a'),
+            "event listed for the network"
+        );
+        assert!(
+            !kv.0.keys().any(|k| k[0] == b'q'),
+            "no webhook, nothing pending"
+        );
+
+        // The coordinator closes it; a signal of an organisation already in it reopens it.
+        let closed = FollowUp {
+            stage: Stage::Closed,
+            unacknowledged: false,
+            closed_reason: Some(CloseReason::NoConcern),
+            acknowledge_due: None,
+            decision_due: None,
+            ..f.clone()
+        };
+        followup::store(&mut kv, mid, "n", Some(&f), &closed).unwrap();
+        assert!(
+            !kv.0.keys().any(|k| k[0] == b't'),
+            "no deadline while closed"
+        );
+        run(&mut kv, &p, sig("a", "3", bsn(), vec![]), monday + day);
+        let a = alerts(&kv);
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[1].event, event::REOPENED);
+        let f = followup::load(&kv, mid, "n").unwrap().unwrap();
+        assert_eq!((f.stage, f.unacknowledged), (Stage::New, true));
+        assert_eq!(f.opened_at, monday + day);
+        assert_eq!(f.history.last().unwrap().action, "reopened");
+        assert_eq!(f.closed_reason, None);
+
+        // An open follow-up: another signal of a known organisation is quiet, a new one joins.
+        run(&mut kv, &p, sig("b", "4", bsn(), vec![]), monday + day);
+        assert_eq!(alerts(&kv).len(), 2);
+        run(&mut kv, &p, sig("c", "5", bsn(), vec![]), monday + day);
+        assert_eq!(alerts(&kv)[2].event, event::JOINED);
+    }
+
+    #[test]
+    fn webhook_networks_get_a_pending_delivery_per_alert() {
+        let mut p = policy();
+        p.webhook_networks.insert("n".into());
+        let mut kv = Mem::default();
+        run(
+            &mut kv,
+            &p,
+            sig("a", "1", vec![k(KeyKind::Bsn, 1)], vec![]),
+            10,
+        );
+        run(
+            &mut kv,
+            &p,
+            sig("b", "2", vec![k(KeyKind::Bsn, 1)], vec![]),
+            11,
+        );
+        let seq = alerts(&kv)[0].seq;
+        assert!(kv.0.contains_key(&super::super::followup::pending_key("n", seq)));
+    }
+
+    #[test]
     fn weak_keys_need_a_second_kind() {
         let (mut kv, p) = (Mem::default(), policy());
         run(
