@@ -22,7 +22,9 @@ pub async fn run_once(state: &State) -> Result<u64, crate::store::StoreError> {
     let mut after: Option<Vec<u8>> = None;
     let mut escalated = 0;
     loop {
-        let rows = state.store.scan_prefix_after(b"t", after.as_deref(), PAGE)?;
+        let rows = state
+            .store
+            .scan_prefix_after(b"t", after.as_deref(), PAGE)?;
         let full = rows.len() == PAGE;
         let due: Vec<Vec<u8>> = rows
             .into_iter()
@@ -103,10 +105,12 @@ pub fn overdue_metrics(state: &State) -> String {
          # TYPE samenloop_matches_overdue gauge\n",
     );
     for n in &state.cfg.networks {
-        let count =
-            crate::index::engine::KvRead::scan_prefix(&state.store, &followup::overdue_prefix(&n.id))
-                .map(|v| v.len())
-                .unwrap_or(0);
+        let count = crate::index::engine::KvRead::scan_prefix(
+            &state.store,
+            &followup::overdue_prefix(&n.id),
+        )
+        .map(|v| v.len())
+        .unwrap_or(0);
         out.push_str(&format!(
             "samenloop_matches_overdue{{network=\"{}\"}} {count}\n",
             n.id

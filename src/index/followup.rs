@@ -750,7 +750,10 @@ mod tests {
             },
             key_id: "k".into(),
             valid_until: MONDAY + 400 * DAY,
-            person: vec![StoredKey { kind: 0, p2: [7; 32] }],
+            person: vec![StoredKey {
+                kind: 0,
+                p2: [7; 32],
+            }],
             household: vec![],
             family: vec![],
             content_hash: [reference.len() as u8; 32],
@@ -804,7 +807,10 @@ mod tests {
         let expected: [(Stage, &[&str]); 7] = [
             (New, &["acknowledge"]),
             (Acknowledged, &["choose_lead", "ask_consent", "close"]),
-            (ConsentAsked, &["choose_lead", "consent_given", "consent_refused", "close"]),
+            (
+                ConsentAsked,
+                &["choose_lead", "consent_given", "consent_refused", "close"],
+            ),
             (ConsentGiven, &["choose_lead", "plan_meeting", "close"]),
             (ConsentRefused, &["choose_lead", "ask_consent", "close"]),
             (MeetingPlanned, &["choose_lead", "plan_meeting", "close"]),
@@ -825,7 +831,10 @@ mod tests {
                 ..f
             };
             if stage != Closed {
-                assert!(allowed_actions(&joined).contains(&"acknowledge"), "{stage:?}");
+                assert!(
+                    allowed_actions(&joined).contains(&"acknowledge"),
+                    "{stage:?}"
+                );
             }
         }
     }
@@ -834,9 +843,18 @@ mod tests {
     fn a_step_writes_follow_up_feedback_and_alert_and_a_refusal_writes_nothing() {
         let (mut kv, p, mid) = matched();
         let before = kv.0.clone();
-        let e = act(&mut kv, &p, &mut Counter(100), mid, "n", &Action::AskConsent, &actor(), MONDAY)
-            .unwrap()
-            .unwrap_err();
+        let e = act(
+            &mut kv,
+            &p,
+            &mut Counter(100),
+            mid,
+            "n",
+            &Action::AskConsent,
+            &actor(),
+            MONDAY,
+        )
+        .unwrap()
+        .unwrap_err();
         assert_eq!(
             e,
             ActionError::InvalidTransition {
@@ -845,7 +863,11 @@ mod tests {
             }
         );
         assert_eq!(kv.0, before, "a refused step changes nothing");
-        assert_eq!(keys(&kv, b'b'), 0, "no feedback before the coordinator acts");
+        assert_eq!(
+            keys(&kv, b'b'),
+            0,
+            "no feedback before the coordinator acts"
+        );
         assert_eq!(keys(&kv, b't'), 2, "both deadlines are indexed");
 
         let f = act_ok(&mut kv, &p, Action::Acknowledge, MONDAY + 60);

@@ -140,8 +140,22 @@ const SEM: (&str, &str, &str) = ("Sem", "Bakker", "2016-05-01");
 async fn a_dashboard_sees_matches_live_and_resumes_with_last_event_id() {
     let app = spawn_app().await;
     // An older event: a new stream without a position starts after it.
-    submit(&app, "woonstad", NOORD, "W-0", ("Pieter", "Zwart", "1970-01-01")).await;
-    submit(&app, "ggz-noord", NOORD, "G-0", ("Pieter", "Zwart", "1970-01-01")).await;
+    submit(
+        &app,
+        "woonstad",
+        NOORD,
+        "W-0",
+        ("Pieter", "Zwart", "1970-01-01"),
+    )
+    .await;
+    submit(
+        &app,
+        "ggz-noord",
+        NOORD,
+        "G-0",
+        ("Pieter", "Zwart", "1970-01-01"),
+    )
+    .await;
     let old = page(&app, NOORD, "").await;
     assert_eq!(old["events"].as_array().unwrap().len(), 1);
 
@@ -155,22 +169,39 @@ async fn a_dashboard_sees_matches_live_and_resumes_with_last_event_id() {
     assert_eq!(event, "match.formed");
     assert_eq!(data["sequence"], id);
     assert_eq!(data["network"], NOORD);
-    assert_eq!(data["match"]["networks"][0]["signals"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        data["match"]["networks"][0]["signals"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     let handle = data["match"]["handle"].as_str().unwrap().to_string();
     let jeugd = page(&app, JEUGD, "").await;
     let jeugd_seq = jeugd["events"][0]["sequence"].as_u64().unwrap();
-    assert!(jeugd_seq < id, "the other network's event came first and was not sent");
+    assert!(
+        jeugd_seq < id,
+        "the other network's event came first and was not sent"
+    );
     let text = data.to_string();
     assert!(!text.contains("W-1") && !text.contains("P-1") && !text.contains("sig_"));
 
     step(&app, &handle, json!({"action": "acknowledge"})).await;
     let (seen, event, data) = sse.event().await;
     assert_eq!(event, "match.followed_up");
-    assert_eq!(data["match"]["networks"][0]["follow_up"]["stage"], "acknowledged");
+    assert_eq!(
+        data["match"]["networks"][0]["follow_up"]["stage"],
+        "acknowledged"
+    );
     drop(sse);
 
     // Missed while away: two steps.
-    step(&app, &handle, json!({"action": "choose_lead", "organisation": "politie"})).await;
+    step(
+        &app,
+        &handle,
+        json!({"action": "choose_lead", "organisation": "politie"}),
+    )
+    .await;
     step(&app, &handle, json!({"action": "ask_consent"})).await;
     let missed = page(&app, NOORD, &format!("?after={seen}")).await;
     let missed_ids: Vec<u64> = missed["events"]
@@ -195,12 +226,21 @@ async fn a_dashboard_sees_matches_live_and_resumes_with_last_event_id() {
     step(&app, &handle, json!({"action": "consent_given"})).await;
     let (id, _, data) = sse.event().await;
     assert!(id > missed_ids[1]);
-    assert_eq!(data["match"]["networks"][0]["follow_up"]["stage"], "consent_given");
-    assert_eq!(page(&app, NOORD, &format!("?after={}", missed_ids[1])).await["events"][0]["sequence"], id);
+    assert_eq!(
+        data["match"]["networks"][0]["follow_up"]["stage"],
+        "consent_given"
+    );
+    assert_eq!(
+        page(&app, NOORD, &format!("?after={}", missed_ids[1])).await["events"][0]["sequence"],
+        id
+    );
 
     // ?after= is the same position as Last-Event-ID.
     let resp = stream_client()
-        .get(format!("{}/v1/networks/{NOORD}/events?after={seen}", app.base))
+        .get(format!(
+            "{}/v1/networks/{NOORD}/events?after={seen}",
+            app.base
+        ))
         .bearer_auth(app.coordinator(NOORD))
         .header("accept", "text/event-stream")
         .send()
@@ -217,10 +257,21 @@ async fn a_dashboard_sees_matches_live_and_resumes_with_last_event_id() {
 async fn only_the_networks_coordinator_reads_its_events() {
     let app = spawn_app().await;
     let path = format!("/v1/networks/{NOORD}/events");
-    expect_problem(app.get(&path, &app.partner("woonstad")).await, 403, "forbidden-role").await;
-    expect_problem(app.get(&path, &app.coordinator(JEUGD)).await, 404, "not-found").await;
     expect_problem(
-        app.get("/v1/networks/nowhere/events", &app.coordinator("nowhere")).await,
+        app.get(&path, &app.partner("woonstad")).await,
+        403,
+        "forbidden-role",
+    )
+    .await;
+    expect_problem(
+        app.get(&path, &app.coordinator(JEUGD)).await,
+        404,
+        "not-found",
+    )
+    .await;
+    expect_problem(
+        app.get("/v1/networks/nowhere/events", &app.coordinator("nowhere"))
+            .await,
         404,
         "not-found",
     )
@@ -231,16 +282,36 @@ async fn only_the_networks_coordinator_reads_its_events() {
             .bearer_auth(token)
             .header("accept", "text/event-stream")
     };
-    expect_problem(stream(app.partner("politie")).send().await.unwrap(), 403, "forbidden-role").await;
-    expect_problem(stream(app.coordinator(JEUGD)).send().await.unwrap(), 404, "not-found").await;
     expect_problem(
-        stream(app.coordinator(NOORD)).header("last-event-id", "x1").send().await.unwrap(),
+        stream(app.partner("politie")).send().await.unwrap(),
+        403,
+        "forbidden-role",
+    )
+    .await;
+    expect_problem(
+        stream(app.coordinator(JEUGD)).send().await.unwrap(),
+        404,
+        "not-found",
+    )
+    .await;
+    expect_problem(
+        stream(app.coordinator(NOORD))
+            .header("last-event-id", "x1")
+            .send()
+            .await
+            .unwrap(),
         400,
         "invalid-query",
     )
     .await;
     for q in ["?limit=0", "?limit=501", "?after=-1", "?from=1"] {
-        expect_problem(app.get(&format!("{path}{q}"), &app.coordinator(NOORD)).await, 400, "invalid-query").await;
+        expect_problem(
+            app.get(&format!("{path}{q}"), &app.coordinator(NOORD))
+                .await,
+            400,
+            "invalid-query",
+        )
+        .await;
     }
     let empty = page(&app, NOORD, "?after=7").await;
     assert_eq!(empty, json!({"events": [], "next_after": 7}));

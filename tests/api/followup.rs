@@ -114,25 +114,106 @@ async fn every_transition_and_every_refusal() {
     assert_eq!(f["unacknowledged"], true);
 
     // Only acknowledge is allowed on a new match.
-    let p = refused(&app, &handle, json!({"action": "ask_consent"}), 409, "invalid-transition").await;
+    let p = refused(
+        &app,
+        &handle,
+        json!({"action": "ask_consent"}),
+        409,
+        "invalid-transition",
+    )
+    .await;
     let detail = p["detail"].as_str().unwrap();
-    assert!(detail.contains("stage new") && detail.contains("acknowledge"), "{detail}");
-    refused(&app, &handle, json!({"action": "close", "reason": "no_concern"}), 409, "invalid-transition").await;
+    assert!(
+        detail.contains("stage new") && detail.contains("acknowledge"),
+        "{detail}"
+    );
+    refused(
+        &app,
+        &handle,
+        json!({"action": "close", "reason": "no_concern"}),
+        409,
+        "invalid-transition",
+    )
+    .await;
     // Bad bodies: unknown action, member, reason; members that do not fit the action.
-    refused(&app, &handle, json!({"action": "archive"}), 422, "invalid-body").await;
-    refused(&app, &handle, json!({"action": "acknowledge", "note": "x"}), 422, "invalid-body").await;
-    refused(&app, &handle, json!({"action": "acknowledge", "reason": "no_concern"}), 422, "invalid-field").await;
-    refused(&app, &handle, json!({"action": "close"}), 422, "invalid-field").await;
-    refused(&app, &handle, json!({"action": "close", "reason": "gone"}), 422, "invalid-body").await;
-    refused(&app, &handle, json!({"action": "close", "reason": "withdrawn"}), 422, "invalid-field").await;
-    refused(&app, &handle, json!({"action": "acknowledge", "network": JEUGD}), 404, "not-found").await;
+    refused(
+        &app,
+        &handle,
+        json!({"action": "archive"}),
+        422,
+        "invalid-body",
+    )
+    .await;
+    refused(
+        &app,
+        &handle,
+        json!({"action": "acknowledge", "note": "x"}),
+        422,
+        "invalid-body",
+    )
+    .await;
+    refused(
+        &app,
+        &handle,
+        json!({"action": "acknowledge", "reason": "no_concern"}),
+        422,
+        "invalid-field",
+    )
+    .await;
+    refused(
+        &app,
+        &handle,
+        json!({"action": "close"}),
+        422,
+        "invalid-field",
+    )
+    .await;
+    refused(
+        &app,
+        &handle,
+        json!({"action": "close", "reason": "gone"}),
+        422,
+        "invalid-body",
+    )
+    .await;
+    refused(
+        &app,
+        &handle,
+        json!({"action": "close", "reason": "withdrawn"}),
+        422,
+        "invalid-field",
+    )
+    .await;
+    refused(
+        &app,
+        &handle,
+        json!({"action": "acknowledge", "network": JEUGD}),
+        404,
+        "not-found",
+    )
+    .await;
     // Who may act: a partner (403), another network's coordinator and unknown handles (404).
     let body = json!({"action": "acknowledge"});
     let path = format!("/v1/matches/{handle}/follow-up");
-    expect_problem(app.post(&path, &app.partner("woonstad"), &body).await, 403, "forbidden-role").await;
-    expect_problem(app.post(&path, &app.coordinator(JEUGD), &body).await, 404, "not-found").await;
     expect_problem(
-        app.post("/v1/matches/m_00000000000000000000000000000000/follow-up", &app.coordinator(NOORD), &body).await,
+        app.post(&path, &app.partner("woonstad"), &body).await,
+        403,
+        "forbidden-role",
+    )
+    .await;
+    expect_problem(
+        app.post(&path, &app.coordinator(JEUGD), &body).await,
+        404,
+        "not-found",
+    )
+    .await;
+    expect_problem(
+        app.post(
+            "/v1/matches/m_00000000000000000000000000000000/follow-up",
+            &app.coordinator(NOORD),
+            &body,
+        )
+        .await,
         404,
         "not-found",
     )
@@ -161,50 +242,152 @@ async fn every_transition_and_every_refusal() {
     let f = &m["networks"][0]["follow_up"];
     assert_eq!(f["stage"], "acknowledged");
     assert_eq!(f["unacknowledged"], false);
-    assert!(f.get("acknowledge_due").is_none(), "met deadlines are cleared");
+    assert!(
+        f.get("acknowledge_due").is_none(),
+        "met deadlines are cleared"
+    );
     assert!(f.get("decision_due").is_some());
     let last = f["history"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["action"], "acknowledge");
     assert_eq!(last["by"], "regie-app");
     assert_eq!(last["on_behalf_of"], "r.de.jong");
-    refused(&app, &handle, json!({"action": "acknowledge"}), 409, "invalid-transition").await;
-    refused(&app, &handle, json!({"action": "plan_meeting", "date": today_plus(&app, 3)}), 409, "invalid-transition").await;
+    refused(
+        &app,
+        &handle,
+        json!({"action": "acknowledge"}),
+        409,
+        "invalid-transition",
+    )
+    .await;
+    refused(
+        &app,
+        &handle,
+        json!({"action": "plan_meeting", "date": today_plus(&app, 3)}),
+        409,
+        "invalid-transition",
+    )
+    .await;
 
     // choose_lead: only an organisation with an active signal of the network in it.
-    refused(&app, &handle, json!({"action": "choose_lead", "organisation": "ggz-noord"}), 422, "lead-not-involved").await;
-    refused(&app, &handle, json!({"action": "choose_lead", "organisation": "nobody"}), 422, "lead-not-involved").await;
-    refused(&app, &handle, json!({"action": "choose_lead"}), 422, "invalid-field").await;
-    let f = ok_step(&app, &handle, json!({"action": "choose_lead", "organisation": "politie"})).await;
+    refused(
+        &app,
+        &handle,
+        json!({"action": "choose_lead", "organisation": "ggz-noord"}),
+        422,
+        "lead-not-involved",
+    )
+    .await;
+    refused(
+        &app,
+        &handle,
+        json!({"action": "choose_lead", "organisation": "nobody"}),
+        422,
+        "lead-not-involved",
+    )
+    .await;
+    refused(
+        &app,
+        &handle,
+        json!({"action": "choose_lead"}),
+        422,
+        "invalid-field",
+    )
+    .await;
+    let f = ok_step(
+        &app,
+        &handle,
+        json!({"action": "choose_lead", "organisation": "politie"}),
+    )
+    .await;
     assert_eq!(f["lead_organisation"], "politie");
     assert_eq!(f["stage"], "acknowledged");
 
     let f = ok_step(&app, &handle, json!({"action": "ask_consent"})).await;
     assert_eq!(f["stage"], "consent_asked");
-    refused(&app, &handle, json!({"action": "ask_consent"}), 409, "invalid-transition").await;
+    refused(
+        &app,
+        &handle,
+        json!({"action": "ask_consent"}),
+        409,
+        "invalid-transition",
+    )
+    .await;
     let f = ok_step(&app, &handle, json!({"action": "consent_refused"})).await;
     assert_eq!(f["stage"], "consent_refused");
-    assert!(f.get("decision_due").is_none(), "a decision meets the decision deadline");
-    refused(&app, &handle, json!({"action": "consent_given"}), 409, "invalid-transition").await;
+    assert!(
+        f.get("decision_due").is_none(),
+        "a decision meets the decision deadline"
+    );
+    refused(
+        &app,
+        &handle,
+        json!({"action": "consent_given"}),
+        409,
+        "invalid-transition",
+    )
+    .await;
     let f = ok_step(&app, &handle, json!({"action": "ask_consent"})).await;
     assert_eq!(f["stage"], "consent_asked");
     let f = ok_step(&app, &handle, json!({"action": "consent_given"})).await;
     assert_eq!(f["stage"], "consent_given");
 
     // plan_meeting: a real date, not in the past, at most a year ahead.
-    for bad in [today_plus(&app, -1), today_plus(&app, 400), "2026-02-30".into(), "morgen".into(), "2026-1-01".into()] {
-        refused(&app, &handle, json!({"action": "plan_meeting", "date": bad}), 422, "invalid-field").await;
+    for bad in [
+        today_plus(&app, -1),
+        today_plus(&app, 400),
+        "2026-02-30".into(),
+        "morgen".into(),
+        "2026-1-01".into(),
+    ] {
+        refused(
+            &app,
+            &handle,
+            json!({"action": "plan_meeting", "date": bad}),
+            422,
+            "invalid-field",
+        )
+        .await;
     }
-    refused(&app, &handle, json!({"action": "plan_meeting"}), 422, "invalid-field").await;
-    let f = ok_step(&app, &handle, json!({"action": "plan_meeting", "date": today_plus(&app, 0)})).await;
+    refused(
+        &app,
+        &handle,
+        json!({"action": "plan_meeting"}),
+        422,
+        "invalid-field",
+    )
+    .await;
+    let f = ok_step(
+        &app,
+        &handle,
+        json!({"action": "plan_meeting", "date": today_plus(&app, 0)}),
+    )
+    .await;
     assert_eq!(f["stage"], "meeting_planned");
     let later = today_plus(&app, 14);
-    let f = ok_step(&app, &handle, json!({"action": "plan_meeting", "date": later})).await;
+    let f = ok_step(
+        &app,
+        &handle,
+        json!({"action": "plan_meeting", "date": later}),
+    )
+    .await;
     assert_eq!(f["meeting_on"], later.as_str());
 
-    let f = ok_step(&app, &handle, json!({"action": "close", "reason": "care_in_place"})).await;
+    let f = ok_step(
+        &app,
+        &handle,
+        json!({"action": "close", "reason": "care_in_place"}),
+    )
+    .await;
     assert_eq!(f["stage"], "closed");
     assert_eq!(f["closed_reason"], "care_in_place");
-    let p = refused(&app, &handle, json!({"action": "close", "reason": "no_concern"}), 409, "invalid-transition").await;
+    let p = refused(
+        &app,
+        &handle,
+        json!({"action": "close", "reason": "no_concern"}),
+        409,
+        "invalid-transition",
+    )
+    .await;
     assert!(p["detail"].as_str().unwrap().contains("stage closed"));
 
     let actions: Vec<&str> = f["history"]
@@ -216,22 +399,37 @@ async fn every_transition_and_every_refusal() {
     assert_eq!(
         actions,
         [
-            "formed", "acknowledge", "choose_lead", "ask_consent", "consent_refused",
-            "ask_consent", "consent_given", "plan_meeting", "plan_meeting", "close"
+            "formed",
+            "acknowledge",
+            "choose_lead",
+            "ask_consent",
+            "consent_refused",
+            "ask_consent",
+            "consent_given",
+            "plan_meeting",
+            "plan_meeting",
+            "close"
         ]
     );
     // Every step went out as an alert of the network.
     let ev = events(&app, NOORD).await;
     let types: Vec<&str> = ev.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(types[0], "match.formed");
-    assert_eq!(types.iter().filter(|t| **t == "match.followed_up").count(), 9);
+    assert_eq!(
+        types.iter().filter(|t| **t == "match.followed_up").count(),
+        9
+    );
     assert!(ev.iter().all(|e| e["network"] == NOORD));
     // Filters on the list.
     assert_eq!(list(&app, "?status=closed").await.len(), 1);
     assert!(list(&app, "?status=open").await.is_empty());
     assert!(list(&app, "?status=unacknowledged").await.is_empty());
     expect_problem(
-        app.get(&format!("/v1/networks/{NOORD}/matches?status=late"), &app.coordinator(NOORD)).await,
+        app.get(
+            &format!("/v1/networks/{NOORD}/matches?status=late"),
+            &app.coordinator(NOORD),
+        )
+        .await,
         400,
         "invalid-query",
     )
@@ -247,7 +445,12 @@ async fn a_closed_match_reopens_when_a_new_signal_arrives() {
     let app = spawn_app().await;
     let (handle, _, _) = form_match(&app).await;
     ok_step(&app, &handle, json!({"action": "acknowledge"})).await;
-    ok_step(&app, &handle, json!({"action": "close", "reason": "no_concern"})).await;
+    ok_step(
+        &app,
+        &handle,
+        json!({"action": "close", "reason": "no_concern"}),
+    )
+    .await;
     assert!(list(&app, "?status=unacknowledged").await.is_empty());
 
     app.advance(3 * 86_400);
@@ -276,7 +479,12 @@ async fn a_closed_match_reopens_when_a_new_signal_arrives() {
     assert_eq!(list(&app, "?status=open").await.len(), 1);
     // The new round starts at new again: acknowledge first.
     expect_problem(
-        step(&app, &handle, json!({"action": "close", "reason": "no_concern"})).await,
+        step(
+            &app,
+            &handle,
+            json!({"action": "close", "reason": "no_concern"}),
+        )
+        .await,
         409,
         "invalid-transition",
     )
@@ -355,7 +563,10 @@ async fn deadlines_count_working_days_and_escalate_once() {
     assert_eq!(f["overdue"], true);
     assert_eq!(f["overdue_deadlines"], json!(["acknowledge"]));
     let last = f["history"].as_array().unwrap().last().unwrap().clone();
-    assert_eq!((last["action"].as_str(), last["deadline"].as_str()), (Some("escalated"), Some("acknowledge")));
+    assert_eq!(
+        (last["action"].as_str(), last["deadline"].as_str()),
+        (Some("escalated"), Some("acknowledge"))
+    );
     let escalated: Vec<Value> = events(&app, NOORD)
         .await
         .into_iter()
@@ -363,18 +574,40 @@ async fn deadlines_count_working_days_and_escalate_once() {
         .collect();
     assert_eq!(escalated.len(), 1);
     assert_eq!(escalated[0]["deadline"], "acknowledge");
-    assert!(events(&app, JEUGD).await.is_empty(), "only the network's own coordinator is told");
+    assert!(
+        events(&app, JEUGD).await.is_empty(),
+        "only the network's own coordinator is told"
+    );
     let m = app.metrics().await;
-    assert_eq!(metric(&m, &format!("samenloop_matches_overdue{{network=\"{NOORD}\"}}")), 1);
-    assert_eq!(metric(&m, &format!("samenloop_matches_overdue{{network=\"{JEUGD}\"}}")), 0);
     assert_eq!(
-        metric(&m, &format!("samenloop_escalations_total{{network=\"{NOORD}\",deadline=\"acknowledge\"}}")),
+        metric(
+            &m,
+            &format!("samenloop_matches_overdue{{network=\"{NOORD}\"}}")
+        ),
+        1
+    );
+    assert_eq!(
+        metric(
+            &m,
+            &format!("samenloop_matches_overdue{{network=\"{JEUGD}\"}}")
+        ),
+        0
+    );
+    assert_eq!(
+        metric(
+            &m,
+            &format!("samenloop_escalations_total{{network=\"{NOORD}\",deadline=\"acknowledge\"}}")
+        ),
         1
     );
 
     // Later checks do not escalate the same deadline again.
     checks_pass(&app, 2).await;
-    let n = events(&app, NOORD).await.iter().filter(|e| e["type"] == "match.escalated").count();
+    let n = events(&app, NOORD)
+        .await
+        .iter()
+        .filter(|e| e["type"] == "match.escalated")
+        .count();
     assert_eq!(n, 1);
 
     // Acknowledging takes it off the overdue list; the decision deadline still runs.
@@ -382,7 +615,10 @@ async fn deadlines_count_working_days_and_escalate_once() {
     assert_eq!(f["overdue"], false);
     assert!(list(&app, "?status=overdue").await.is_empty());
     assert_eq!(
-        metric(&app.metrics().await, &format!("samenloop_matches_overdue{{network=\"{NOORD}\"}}")),
+        metric(
+            &app.metrics().await,
+            &format!("samenloop_matches_overdue{{network=\"{NOORD}\"}}")
+        ),
         0
     );
     // Past Thursday: the decision deadline escalates; deciding clears it.
@@ -390,8 +626,16 @@ async fn deadlines_count_working_days_and_escalate_once() {
     checks_pass(&app, 2).await;
     let overdue = list(&app, "?status=overdue").await;
     assert_eq!(overdue.len(), 1);
-    assert_eq!(overdue[0]["networks"][0]["follow_up"]["overdue_deadlines"], json!(["decision"]));
-    ok_step(&app, &handle, json!({"action": "close", "reason": "handed_over"})).await;
+    assert_eq!(
+        overdue[0]["networks"][0]["follow_up"]["overdue_deadlines"],
+        json!(["decision"])
+    );
+    ok_step(
+        &app,
+        &handle,
+        json!({"action": "close", "reason": "handed_over"}),
+    )
+    .await;
     assert!(list(&app, "?status=overdue").await.is_empty());
     let kinds: Vec<Value> = events(&app, NOORD)
         .await
@@ -410,12 +654,17 @@ fn keys(v: &Value) -> Vec<String> {
 
 async fn signal_of(app: &TestApp, org: &str, s: &Value) -> Value {
     let id = s["id"].as_str().unwrap();
-    let by_id = app.get(&format!("/v1/signals/{id}"), &app.partner(org)).await;
+    let by_id = app
+        .get(&format!("/v1/signals/{id}"), &app.partner(org))
+        .await;
     assert_eq!(by_id.status().as_u16(), 200);
     let by_id: Value = by_id.json().await.unwrap();
     let reference = s["reference"].as_str().unwrap();
     let by_ref: Value = app
-        .get(&format!("/v1/signals?network={NOORD}&reference={reference}"), &app.partner(org))
+        .get(
+            &format!("/v1/signals?network={NOORD}&reference={reference}"),
+            &app.partner(org),
+        )
         .await
         .json()
         .await
@@ -454,7 +703,12 @@ async fn partners_hear_back_without_an_oracle() {
         assert!(v["feedback"].get("reason").is_none());
         assert!(v["feedback"]["at"].is_string());
     }
-    assert!(signal_of(&app, "woonstad", &alone).await.get("feedback").is_none());
+    assert!(
+        signal_of(&app, "woonstad", &alone)
+            .await
+            .get("feedback")
+            .is_none()
+    );
 
     // A signal that joins later hears nothing until the coordinator's next step.
     let g: Value = app
@@ -467,8 +721,18 @@ async fn partners_hear_back_without_an_oracle() {
         .json()
         .await
         .unwrap();
-    assert!(signal_of(&app, "ggz-noord", &g).await.get("feedback").is_none());
-    ok_step(&app, &handle, json!({"action": "close", "reason": "moved_out_of_region"})).await;
+    assert!(
+        signal_of(&app, "ggz-noord", &g)
+            .await
+            .get("feedback")
+            .is_none()
+    );
+    ok_step(
+        &app,
+        &handle,
+        json!({"action": "close", "reason": "moved_out_of_region"}),
+    )
+    .await;
     for (org, s) in [("woonstad", &w), ("politie", &p), ("ggz-noord", &g)] {
         let v = signal_of(&app, org, s).await;
         assert_eq!(v["feedback"]["status"], "closed", "{org}");
@@ -481,11 +745,125 @@ async fn partners_hear_back_without_an_oracle() {
     assert!(!text.contains("politie") && !text.contains(&handle) && !text.contains("ggz"));
     // And one organisation never reads another's signal.
     let id = w["id"].as_str().unwrap();
-    expect_problem(app.get(&format!("/v1/signals/{id}"), &app.partner("politie")).await, 404, "not-found").await;
     expect_problem(
-        app.get(&format!("/v1/signals?network={NOORD}&reference=W-1"), &app.partner("politie")).await,
+        app.get(&format!("/v1/signals/{id}"), &app.partner("politie"))
+            .await,
         404,
         "not-found",
     )
     .await;
+    expect_problem(
+        app.get(
+            &format!("/v1/signals?network={NOORD}&reference=W-1"),
+            &app.partner("politie"),
+        )
+        .await,
+        404,
+        "not-found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn each_network_follows_up_its_own_part_of_a_cross_network_match() {
+    let app = spawn_app().await;
+    let j: Value = app
+        .post(
+            "/v1/signals",
+            &app.partner("politie"),
+            &app.signal(JEUGD, person("J-1", "Daan", "de Boer", "2014-05-05")),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let n: Value = app
+        .post(
+            "/v1/signals",
+            &app.partner("woonstad"),
+            &app.signal(NOORD, person("N-1", "Daan", "Boer", "2014-05-05")),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let handle = list(&app, "").await[0]["handle"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let both = app.token(Role::Coordinator, "gemeente", &[NOORD, JEUGD]);
+    let path = format!("/v1/matches/{handle}/follow-up");
+    let p = expect_problem(
+        app.post(&path, &both, &json!({"action": "acknowledge"}))
+            .await,
+        422,
+        "invalid-field",
+    )
+    .await;
+    assert!(p["detail"].as_str().unwrap().starts_with("/network"));
+    let resp = app
+        .post(
+            &path,
+            &both,
+            &json!({"action": "acknowledge", "network": JEUGD}),
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 200);
+    let m: Value = resp.json().await.unwrap();
+    let stage = |m: &Value, net: &str| {
+        m["networks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["network"] == net)
+            .unwrap()["follow_up"]["stage"]
+            .clone()
+    };
+    assert_eq!(stage(&m, JEUGD), "acknowledged");
+    assert_eq!(
+        stage(&m, NOORD),
+        "new",
+        "the other network's part is untouched"
+    );
+    // The lead of the youth network's part must have a signal in that network.
+    expect_problem(
+        app.post(
+            &path,
+            &both,
+            &json!({"action": "choose_lead", "network": JEUGD, "organisation": "woonstad"}),
+        )
+        .await,
+        422,
+        "lead-not-involved",
+    )
+    .await;
+    // Feedback only on the acting network's signals.
+    let fb = |org: &str, s: &Value| {
+        let id = s["id"].as_str().unwrap().to_string();
+        let token = app.partner(org);
+        let app = &app;
+        async move {
+            let v: Value = app
+                .get(&format!("/v1/signals/{id}"), &token)
+                .await
+                .json()
+                .await
+                .unwrap();
+            v.get("feedback").cloned()
+        }
+    };
+    assert_eq!(fb("politie", &j).await.unwrap()["status"], "picked_up");
+    assert!(fb("woonstad", &n).await.is_none());
+    // Only the youth network hears of its step.
+    let jeugd: Vec<String> = events(&app, JEUGD)
+        .await
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(jeugd, ["match.formed", "match.followed_up"]);
+    assert_eq!(events(&app, NOORD).await.len(), 1);
+    // A coordinator of one of the networks needs no `network`.
+    let f = ok_step(&app, &handle, json!({"action": "acknowledge"})).await;
+    assert_eq!(f["stage"], "acknowledged");
+    assert_eq!(fb("woonstad", &n).await.unwrap()["status"], "picked_up");
 }

@@ -65,7 +65,12 @@ fn parse_action(b: &Body, now: i64) -> Result<Action, ApiError> {
         _ => (false, false, false),
     };
     for (present, needed, field, with) in [
-        (b.organisation.is_some(), needs_org, "/organisation", "choose_lead"),
+        (
+            b.organisation.is_some(),
+            needs_org,
+            "/organisation",
+            "choose_lead",
+        ),
         (b.date.is_some(), needs_date, "/date", "plan_meeting"),
         (b.reason.is_some(), needs_reason, "/reason", "close"),
     ] {
@@ -91,12 +96,19 @@ fn parse_action(b: &Body, now: i64) -> Result<Action, ApiError> {
         ActionName::PlanMeeting => {
             let text = b.date.as_deref().unwrap_or("");
             let date = Date::parse_iso(text)
-                .filter(|_| text.bytes().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit()))
+                .filter(|_| {
+                    text.bytes()
+                        .enumerate()
+                        .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+                })
                 .ok_or_else(|| invalid("/date", "a date YYYY-MM-DD"))?;
             let day = date.days_since_epoch();
             let today = calendar::local_day(now);
             if day < today {
-                return Err(invalid("/date", "the date is in the past (Dutch local time)"));
+                return Err(invalid(
+                    "/date",
+                    "the date is in the past (Dutch local time)",
+                ));
             }
             if day > today + MAX_MEETING_AHEAD_DAYS {
                 return Err(invalid("/date", "at most one year ahead"));
@@ -157,11 +169,7 @@ pub async fn act(
         return Err(ApiError::NotFound);
     }
     let m = engine::match_by_handle(&state.store, &path)?.ok_or(ApiError::NotFound)?;
-    let mine: Vec<&String> = m
-        .networks
-        .iter()
-        .filter(|n| caller.in_network(n))
-        .collect();
+    let mine: Vec<&String> = m.networks.iter().filter(|n| caller.in_network(n)).collect();
     if mine.is_empty() {
         return Err(ApiError::NotFound);
     }

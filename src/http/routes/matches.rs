@@ -334,13 +334,9 @@ pub async fn list(
         .into_inner();
     let status = match q.status.as_deref() {
         None => None,
-        Some(s) => Some(
-            ListStatus::parse(s).ok_or_else(|| {
-                ApiError::InvalidQuery(
-                    "status must be open, unacknowledged, overdue or closed".into(),
-                )
-            })?,
-        ),
+        Some(s) => Some(ListStatus::parse(s).ok_or_else(|| {
+            ApiError::InvalidQuery("status must be open, unacknowledged, overdue or closed".into())
+        })?),
     };
     let since = q
         .since
