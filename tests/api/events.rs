@@ -343,3 +343,44 @@ async fn streams_keep_alive_and_end_when_the_server_stops() {
     submit(&app, "politie", NOORD, "P-1", MARIEKE).await;
     assert_eq!(sse.event().await.1, "match.formed");
 }
+
+/// Measures how long after the 2xx of the signal that completes a match its
+/// `match.formed` event reaches a dashboard's stream. Prints figures, asserts none:
+/// `cargo test --test api -- --ignored stream_latency --nocapture`.
+#[tokio::test]
+#[ignore]
+async fn stream_latency() {
+    let app = spawn_app().await;
+    let mut sse = Sse::open(&app, NOORD, None).await;
+    let (w, p) = (app.partner("woonstad"), app.partner("politie"));
+    let mut ms = Vec::new();
+    for i in 0..200 {
+        let born = format!(
+            "19{}-{:02}-{:02}",
+            50 + i / 100,
+            1 + (i / 28) % 12,
+            1 + i % 28
+        );
+        let who = person(&format!("L-{i}"), "Anna", "Latour", &born);
+        let mut other = who.clone();
+        other.reference = format!("M-{i}");
+        let a = app.post("/v1/signals", &w, &app.signal(NOORD, who)).await;
+        assert_eq!(a.status().as_u16(), 201);
+        let b = app.post("/v1/signals", &p, &app.signal(NOORD, other)).await;
+        assert_eq!(b.status().as_u16(), 201);
+        let t = std::time::Instant::now();
+        let (_, event, _) = sse.event().await;
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(event, "match.formed");
+    }
+    ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let q = |f: f64| ms[((ms.len() as f64 * f) as usize).min(ms.len() - 1)];
+    eprintln!(
+        "2xx -> event on the stream, {} matches: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        ms.len(),
+        q(0.5),
+        q(0.9),
+        q(0.99),
+        ms[ms.len() - 1]
+    );
+}

@@ -727,6 +727,18 @@ async fn partners_hear_back_without_an_oracle() {
             .get("feedback")
             .is_none()
     );
+    // The join awaits acknowledgement again; acknowledging it keeps the stage.
+    assert_eq!(list(&app, "?status=unacknowledged").await.len(), 1);
+    let f = ok_step(&app, &handle, json!({"action": "acknowledge"})).await;
+    assert_eq!(
+        (f["stage"].as_str(), f["unacknowledged"].as_bool()),
+        (Some("acknowledged"), Some(false))
+    );
+    assert_eq!(
+        signal_of(&app, "ggz-noord", &g).await["feedback"]["status"],
+        "picked_up"
+    );
+    assert!(list(&app, "?status=unacknowledged").await.is_empty());
     ok_step(
         &app,
         &handle,
