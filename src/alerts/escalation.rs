@@ -1,4 +1,4 @@
-//! The escalation job: deadlines that passed become overdue follow-ups and
+//! The escalation job (run by `serve`): deadlines that passed become overdue follow-ups and
 //! `match.escalated` alerts.
 //!
 //! Every `alerts.escalation_check_secs` the job range-scans the deadline index (`t`,

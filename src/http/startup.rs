@@ -275,8 +275,6 @@ impl Application {
             clock,
             shutdown: shutdown.clone(),
         });
-        crate::alerts::escalation::spawn(state.clone());
-        spawn_signal_listener(shutdown.clone());
         let mut tls = tls;
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let tls = Arc::new(tls);
@@ -357,8 +355,11 @@ impl Application {
     }
 
     /// Runs until stopped (SIGINT/SIGTERM or [`ServerHandle::stop`]), then flushes the store
-    /// and waits (up to 10 s) for the writer thread to finish its queue.
+    /// and waits (up to 10 s) for the writer thread to finish its queue. The background
+    /// jobs (escalation of overdue follow-ups) run meanwhile.
     pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
+        crate::alerts::escalation::spawn(self.state.clone());
+        spawn_signal_listener(self.shutdown.clone());
         let result = self.server.await;
         // However the server stopped, the background jobs end and drop their state.
         self.shutdown.send_replace(true);

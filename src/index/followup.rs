@@ -973,6 +973,39 @@ mod tests {
     }
 
     #[test]
+    fn a_merged_match_leaves_the_overdue_list_and_its_follow_up_moves() {
+        let (mut kv, p, mid) = matched();
+        let f = load(&kv, mid, "n").unwrap().unwrap();
+        let key = deadline_key(f.acknowledge_due.unwrap(), mid, Deadline::Acknowledge, "n");
+        escalate(&mut kv, &p, &mut Counter(200), &key, MONDAY + 30 * DAY).unwrap();
+        assert_eq!(kv.scan_prefix(&overdue_prefix("n")).unwrap().len(), 1);
+        fold(&mut kv, mid, 9, &["n".to_string()]).unwrap();
+        let listed: Vec<Vec<u8>> = kv
+            .scan_prefix(&overdue_prefix("n"))
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(
+            listed,
+            vec![overdue_key("n", 9)],
+            "listed under the surviving match"
+        );
+        let old = load(&kv, mid, "n").unwrap().unwrap();
+        assert!(old.acknowledge_due.is_none() && old.decision_due.is_none());
+        assert!(old.overdue.is_empty());
+        // Its remaining deadline entries (the decision) moved with it.
+        let t: Vec<_> = kv
+            .scan_prefix(b"t")
+            .unwrap()
+            .into_iter()
+            .filter_map(|(k, _)| parse_deadline_key(&k))
+            .map(|(_, m, which, _)| (m, which))
+            .collect();
+        assert_eq!(t, vec![(9, Deadline::Decision)]);
+    }
+
+    #[test]
     fn a_closed_follow_up_reopens_with_new_deadlines() {
         let (mut kv, p, mid) = matched();
         act_ok(&mut kv, &p, Action::Acknowledge, MONDAY);
