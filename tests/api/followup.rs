@@ -359,7 +359,7 @@ async fn every_transition_and_every_refusal() {
     let f = ok_step(
         &app,
         &handle,
-        json!({"action": "plan_meeting", "date": today_plus(&app, 0)}),
+        json!({"action": "plan_meeting", "date": today_plus(&app, 1)}),
     )
     .await;
     assert_eq!(f["stage"], "meeting_planned");
