@@ -504,6 +504,13 @@ impl Config {
                 "escalation_check_secs and stream_keepalive_secs must be 1 to 3600",
             ));
         }
+        // A stream's keep-alive comments are what keeps the idle guard from closing it.
+        if self.alerts.stream_keepalive_secs >= self.limits.client_idle_timeout_secs {
+            return Err(bad(
+                "alerts.stream_keepalive_secs".into(),
+                "must be below limits.client_idle_timeout_secs",
+            ));
+        }
         let l = &self.limits;
         if l.max_batch == 0
             || l.max_body_bytes < 1024

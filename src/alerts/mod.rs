@@ -5,4 +5,6 @@
 //! them (see [`crate::index::followup::emit`]); everything here reads the outbox after
 //! the fact, so a crash between a match and its delivery loses nothing.
 
+pub mod escalation;
 pub mod payload;
+pub mod stream;

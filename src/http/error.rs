@@ -57,6 +57,11 @@ pub enum ApiError {
     Unavailable,
     /// The disk is (nearly) full: writes are refused, reads go on.
     InsufficientStorage,
+    /// A follow-up action that the current stage does not allow (detail: the stage and
+    /// the allowed actions).
+    InvalidTransition(String),
+    /// The lead organisation has no active signal of the network in the match.
+    LeadNotInvolved,
     /// Anything else.
     Internal,
 }
@@ -85,6 +90,8 @@ impl ApiError {
             ApiError::InvalidQuery(_) => "invalid-query",
             ApiError::Unavailable => "unavailable",
             ApiError::InsufficientStorage => "insufficient-storage",
+            ApiError::InvalidTransition(_) => "invalid-transition",
+            ApiError::LeadNotInvolved => "lead-not-involved",
             ApiError::Internal => "internal",
         }
     }
@@ -101,10 +108,13 @@ impl ApiError {
             | ApiError::InvalidKeySet(_)
             | ApiError::UnknownKeyId
             | ApiError::UnknownCategory
-            | ApiError::BatchTooLarge(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            | ApiError::BatchTooLarge(_)
+            | ApiError::LeadNotInvolved => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            ApiError::ReferenceConflict | ApiError::SignalNotActive => StatusCode::CONFLICT,
+            ApiError::ReferenceConflict
+            | ApiError::SignalNotActive
+            | ApiError::InvalidTransition(_) => StatusCode::CONFLICT,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -141,6 +151,10 @@ impl ApiError {
             ApiError::InsufficientStorage => {
                 "The index's disk is nearly full: it takes no writes until space is made"
             }
+            ApiError::InvalidTransition(_) => "The follow-up's stage does not allow this action",
+            ApiError::LeadNotInvolved => {
+                "The lead organisation has no active signal of the network in the match"
+            }
             ApiError::Internal => "Internal error",
         }
     }
@@ -150,7 +164,8 @@ impl ApiError {
             ApiError::MalformedJson(d)
             | ApiError::InvalidBody(d)
             | ApiError::InvalidKeySet(d)
-            | ApiError::InvalidQuery(d) => Some(d.clone()),
+            | ApiError::InvalidQuery(d)
+            | ApiError::InvalidTransition(d) => Some(d.clone()),
             ApiError::InvalidField { field, detail } => Some(format!("{field}: {detail}")),
             ApiError::PayloadTooLarge(max) => Some(format!("at most {max} bytes")),
             ApiError::BatchTooLarge(max) => Some(format!("at most {max} signals per batch")),

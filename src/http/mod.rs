@@ -55,6 +55,8 @@ pub struct AppState {
     pub buckets: Mutex<HashMap<String, (f64, Instant)>>,
     /// The clock.
     pub clock: Clock,
+    /// Becomes true when the server stops: event streams and background jobs end.
+    pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl std::fmt::Debug for AppState {

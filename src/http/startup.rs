@@ -4,7 +4,7 @@ use super::auth::Verifier;
 use super::error::ApiError;
 use super::idle::IdleGuard;
 use super::metrics::Metrics;
-use super::routes::{health, matches, signals};
+use super::routes::{events, followup, health, matches, signals};
 use super::{AppState, Clock, State, system_clock};
 use crate::config::Config;
 use crate::index::IndexKey;
@@ -50,6 +50,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: State,
+    shutdown: Arc<tokio::sync::watch::Sender<bool>>,
     writer_thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -214,6 +215,14 @@ fn app(
             web::get().to(matches::list),
         )
         .route("/v1/matches/{handle}", web::get().to(matches::get))
+        .route(
+            "/v1/matches/{handle}/follow-up",
+            web::post().to(followup::act),
+        )
+        .route(
+            "/v1/networks/{network}/events",
+            web::get().to(events::events),
+        )
         .default_service(web::to(not_found))
 }
 
@@ -253,6 +262,7 @@ impl Application {
                 .unwrap_or(2)
         });
         let limits = cfg.limits.clone();
+        let shutdown = Arc::new(tokio::sync::watch::channel(false).0);
         let state = web::Data::new(AppState {
             cfg: Arc::new(cfg),
             store,
@@ -263,6 +273,7 @@ impl Application {
             metrics: Arc::new(Metrics::default()),
             buckets: Mutex::new(Default::default()),
             clock,
+            shutdown: shutdown.clone(),
         });
         let mut tls = tls;
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -319,6 +330,7 @@ impl Application {
             port,
             server,
             state,
+            shutdown,
             writer_thread: Some(writer_thread),
         })
     }
@@ -333,10 +345,24 @@ impl Application {
         self.server.handle()
     }
 
+    /// A handle that ends the event streams and background jobs first and then stops the
+    /// server (an open stream would otherwise hold a graceful stop for its 30 s timeout).
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            handle: self.server.handle(),
+            shutdown: self.shutdown.clone(),
+        }
+    }
+
     /// Runs until stopped (SIGINT/SIGTERM or [`ServerHandle::stop`]), then flushes the store
-    /// and waits (up to 10 s) for the writer thread to finish its queue.
+    /// and waits (up to 10 s) for the writer thread to finish its queue. The background
+    /// jobs (escalation of overdue follow-ups) run meanwhile.
     pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
+        crate::alerts::escalation::spawn(self.state.clone());
+        spawn_signal_listener(self.shutdown.clone());
         let result = self.server.await;
+        // However the server stopped, the background jobs end and drop their state.
+        self.shutdown.send_replace(true);
         let _ = self.state.store.flush();
         let thread = self.writer_thread.take();
         drop(self.state);
@@ -351,4 +377,51 @@ impl Application {
         }
         result
     }
+}
+
+/// Stops a server: see [`Application::stopper`].
+#[derive(Clone)]
+pub struct Stopper {
+    handle: ServerHandle,
+    shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl std::fmt::Debug for Stopper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stopper").finish_non_exhaustive()
+    }
+}
+
+impl Stopper {
+    /// Ends the event streams and jobs, then stops the server (gracefully or not). Both
+    /// happen at the call; the future completes when the server has stopped.
+    pub fn stop(&self, graceful: bool) -> impl std::future::Future<Output = ()> + use<> {
+        self.shutdown.send_replace(true);
+        self.handle.stop(graceful)
+    }
+}
+
+/// Ends the event streams and jobs on SIGINT or SIGTERM, beside actix's own handling of
+/// those signals (which stops the server), so that open streams do not hold the stop.
+fn spawn_signal_listener(shutdown: Arc<tokio::sync::watch::Sender<bool>>) {
+    actix_web::rt::spawn(async move {
+        let mut stopped = shutdown.subscribe();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+            _ = stopped.wait_for(|s| *s) => return,
+        }
+        shutdown.send_replace(true);
+    });
 }

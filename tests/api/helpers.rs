@@ -16,7 +16,7 @@ pub struct TestApp {
     pub _data: tempfile::TempDir,
     /// Seconds added to the system time by the server's clock (see [`TestApp::advance`]).
     pub clock_offset: std::sync::Arc<std::sync::atomic::AtomicI64>,
-    handle: actix_web::dev::ServerHandle,
+    handle: samenloop::http::startup::Stopper,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -51,7 +51,7 @@ fn start(
     offset: std::sync::Arc<std::sync::atomic::AtomicI64>,
 ) -> (
     u16,
-    actix_web::dev::ServerHandle,
+    samenloop::http::startup::Stopper,
     std::thread::JoinHandle<()>,
 ) {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -65,7 +65,7 @@ fn start(
                 now + offset.load(std::sync::atomic::Ordering::Relaxed)
             });
             let app = Application::build_with_clock(cfg, clock).expect("server builds");
-            tx.send((app.port(), app.handle())).unwrap();
+            tx.send((app.port(), app.stopper())).unwrap();
             app.run_until_stopped().await.unwrap();
         })
     });

@@ -4,6 +4,8 @@
 mod attack;
 mod auth;
 mod disk;
+mod events;
+mod followup;
 mod helpers;
 mod matching;
 mod openapi;

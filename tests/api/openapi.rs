@@ -283,6 +283,78 @@ async fn every_answer_matches_the_openapi_description() {
     )
     .await;
 
+    let fu = format!("/v1/matches/{handle}/follow-up");
+    for (token, body) in [
+        (&coord, json!({"action": "ask_consent"})),
+        (&coord, json!({"action": "acknowledge"})),
+        (
+            &coord,
+            json!({"action": "choose_lead", "organisation": "ggz-noord"}),
+        ),
+        (
+            &coord,
+            json!({"action": "plan_meeting", "date": "2020-01-01"}),
+        ),
+        (
+            &coord,
+            json!({"action": "close", "reason": "care_in_place"}),
+        ),
+        (&w, json!({"action": "acknowledge"})),
+        (
+            &app.coordinator("jeugd-0-12"),
+            json!({"action": "acknowledge"}),
+        ),
+    ] {
+        c.check(
+            "POST",
+            "/v1/matches/{handle}/follow-up",
+            app.post(&fu, token, &body).await,
+        )
+        .await;
+    }
+    c.check(
+        "POST",
+        "/v1/matches/{handle}/follow-up",
+        app.client
+            .post(format!("{}{fu}", app.base))
+            .bearer_auth(&coord)
+            .header("content-type", "application/json")
+            .body("{")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let fed = c
+        .check(
+            "GET",
+            "/v1/signals/{id}",
+            app.get(&format!("/v1/signals/{id}"), &w).await,
+        )
+        .await;
+    assert_eq!(fed["feedback"]["status"], "closed");
+    let events = format!("/v1/networks/{noord}/events");
+    let page = c
+        .check(
+            "GET",
+            "/v1/networks/{network}/events",
+            app.get(&events, &coord).await,
+        )
+        .await;
+    assert!(page["events"].as_array().unwrap().len() >= 3);
+    for (token, path) in [
+        (&coord, format!("{events}?limit=0")),
+        (&w, events.clone()),
+        (&coord, "/v1/networks/jeugd-0-12/events".to_string()),
+    ] {
+        c.check(
+            "GET",
+            "/v1/networks/{network}/events",
+            app.get(&path, token).await,
+        )
+        .await;
+    }
+
     c.check(
         "POST",
         "/v1/signals/{id}/withdraw",
@@ -370,6 +442,8 @@ fn every_problem_code_is_documented() {
         ApiError::InvalidQuery(String::new()),
         ApiError::Unavailable,
         ApiError::InsufficientStorage,
+        ApiError::InvalidTransition(String::new()),
+        ApiError::LeadNotInvolved,
         ApiError::Internal,
     ];
     for e in all {

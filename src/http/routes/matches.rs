@@ -264,6 +264,43 @@ struct ListQuery {
     cursor: Option<String>,
 }
 
+/// The `status` filter of the match list, on the listed network's follow-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ListStatus {
+    /// Not closed.
+    Open,
+    /// Formed, joined or reopened since the last acknowledgement.
+    Unacknowledged,
+    /// A deadline of the current round passed (and it is not closed).
+    Overdue,
+    /// Closed.
+    Closed,
+}
+
+impl ListStatus {
+    fn parse(s: &str) -> Option<ListStatus> {
+        Some(match s {
+            "open" => ListStatus::Open,
+            "unacknowledged" => ListStatus::Unacknowledged,
+            "overdue" => ListStatus::Overdue,
+            "closed" => ListStatus::Closed,
+            _ => return None,
+        })
+    }
+
+    /// Whether a follow-up (none: a match alerted before follow-ups existed, which
+    /// counts as open) passes the filter.
+    fn holds(self, f: Option<&FollowUp>) -> bool {
+        let closed = f.is_some_and(|f| f.stage == Stage::Closed);
+        match self {
+            ListStatus::Open => !closed,
+            ListStatus::Closed => closed,
+            ListStatus::Unacknowledged => f.is_some_and(|f| f.unacknowledged),
+            ListStatus::Overdue => f.is_some_and(|f| f.is_overdue()) && !closed,
+        }
+    }
+}
+
 /// A page of matches.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct MatchPage {
@@ -297,8 +334,9 @@ pub async fn list(
         .into_inner();
     let status = match q.status.as_deref() {
         None => None,
-        Some("open") => Some(MatchStatus::Open),
-        Some(_) => return Err(ApiError::InvalidQuery("status must be open".into())),
+        Some(s) => Some(ListStatus::parse(s).ok_or_else(|| {
+            ApiError::InvalidQuery("status must be open, unacknowledged, overdue or closed".into())
+        })?),
     };
     let since = q
         .since
@@ -315,7 +353,13 @@ pub async fn list(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::InvalidQuery("limit must be 1 to 500".into()));
     }
-    let prefix = engine::network_matches_prefix(&network);
+    // Overdue follow-ups have their own list (same key layout), so that filter reads
+    // only them.
+    let prefix = if status == Some(ListStatus::Overdue) {
+        followup::overdue_prefix(&network)
+    } else {
+        engine::network_matches_prefix(&network)
+    };
     let mut before = match &q.cursor {
         Some(c) => {
             let id: u64 = c
@@ -346,8 +390,13 @@ pub async fn list(
             let Some(m) = engine::match_by_id(&state.store, id)? else {
                 continue;
             };
-            if m.status == MatchStatus::Merged || status.is_some_and(|s| s != m.status) {
+            if m.status == MatchStatus::Merged {
                 continue;
+            }
+            if let Some(s) = status {
+                if !s.holds(followup::load(&state.store, id, &network)?.as_ref()) {
+                    continue;
+                }
             }
             if since.is_some_and(|s| m.created_at < s) || until.is_some_and(|u| m.created_at >= u) {
                 continue;

@@ -1,5 +1,7 @@
 //! One file per resource.
 
+pub mod events;
+pub mod followup;
 pub mod health;
 pub mod matches;
 pub mod signals;

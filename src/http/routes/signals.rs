@@ -73,6 +73,41 @@ pub struct SignalView {
     pub submitted_at: String,
     /// Valid until.
     pub valid_until: String,
+    /// What the coordinator did, once a coordinator acted on a match the signal is in;
+    /// absent otherwise (exactly as for a signal that never matched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<FeedbackView>,
+}
+
+/// The partner feedback on an own signal ("terugkoppeling").
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FeedbackView {
+    /// `picked_up` (a coordinator picked up a match the signal is in) or `closed`.
+    pub status: String,
+    /// For `closed`: the closing reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<crate::index::model::CloseReason>,
+    /// When.
+    pub at: String,
+}
+
+/// The view of an own signal with its feedback, if any.
+fn shown(state: &State, rec: &SignalRecord, now: i64) -> Result<SignalView, ApiError> {
+    use crate::index::model::Feedback;
+    let mut v = view(rec, now);
+    v.feedback = crate::index::followup::feedback(&state.store, rec.id)?.map(|f| match f {
+        Feedback::PickedUp { at } => FeedbackView {
+            status: "picked_up".into(),
+            reason: None,
+            at: rfc3339(at),
+        },
+        Feedback::Closed { reason, at } => FeedbackView {
+            status: "closed".into(),
+            reason: Some(reason),
+            at: rfc3339(at),
+        },
+    });
+    Ok(v)
 }
 
 fn view(rec: &SignalRecord, now: i64) -> SignalView {
@@ -91,6 +126,7 @@ fn view(rec: &SignalRecord, now: i64) -> SignalView {
         withdraw_reason,
         submitted_at: rfc3339(rec.submitted_at),
         valid_until: rfc3339(rec.valid_until),
+        feedback: None,
     }
 }
 
@@ -288,14 +324,15 @@ async fn store_all(
 }
 
 fn answer(
+    state: &State,
     outcome: &SubmitOutcome,
     rec: Option<&SignalRecord>,
     now: i64,
 ) -> Result<(u16, SignalView), ApiError> {
     let rec = rec.ok_or(ApiError::Internal)?;
     match outcome {
-        SubmitOutcome::Created { .. } => Ok((201, view(rec, now))),
-        SubmitOutcome::Existing { .. } => Ok((200, view(rec, now))),
+        SubmitOutcome::Created { .. } => Ok((201, shown(state, rec, now)?)),
+        SubmitOutcome::Existing { .. } => Ok((200, shown(state, rec, now)?)),
         SubmitOutcome::Conflict { .. } => Err(ApiError::ReferenceConflict),
     }
 }
@@ -314,7 +351,7 @@ pub async fn submit(
     let item = prepare(&state, &caller, body, now)?;
     let mut results = store_all(&state, vec![item], now).await?;
     let (outcome, rec) = results.pop().ok_or(ApiError::Internal)?;
-    let (status, v) = answer(&outcome, rec.as_ref(), now)?;
+    let (status, v) = answer(&state, &outcome, rec.as_ref(), now)?;
     let mut resp = if status == 201 {
         HttpResponse::Created()
     } else {
@@ -395,7 +432,7 @@ pub async fn batch(
     if !items.is_empty() {
         let stored = store_all(&state, items, now).await?;
         for (index, (outcome, rec)) in positions.into_iter().zip(stored) {
-            results[index] = Some(match answer(&outcome, rec.as_ref(), now) {
+            results[index] = Some(match answer(&state, &outcome, rec.as_ref(), now) {
                 Ok((status, v)) => BatchItem {
                     index,
                     status,
@@ -442,7 +479,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Partner])?;
     let rec = own(&state, &caller, &path)?;
-    Ok(HttpResponse::Ok().json(view(&rec, state.now())))
+    Ok(HttpResponse::Ok().json(shown(&state, &rec, state.now())?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -469,7 +506,7 @@ pub async fn lookup(
     let id = crate::index::engine::KvRead::get(&state.store, &key)?.ok_or(ApiError::NotFound)?;
     let id = u64::from_be_bytes(id.as_slice().try_into().map_err(|_| ApiError::Internal)?);
     let rec = engine::signal_by_id(&state.store, id)?.ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::Ok().json(view(&rec, state.now())))
+    Ok(HttpResponse::Ok().json(shown(&state, &rec, state.now())?))
 }
 
 /// Applies `change` to an own signal on the writer, if `still` holds for it there
@@ -491,7 +528,7 @@ async fn change_own(
         })
         .await?
         .ok_or(ApiError::SignalNotActive)?;
-    Ok(HttpResponse::Ok().json(view(&updated, now)))
+    Ok(HttpResponse::Ok().json(shown(state, &updated, now)?))
 }
 
 /// `POST /v1/signals/{id}/renew`

@@ -1,0 +1,87 @@
+//! The live event stream (server-sent events) of one network.
+//!
+//! A stream first sends the backlog after the client's position (`Last-Event-ID` or
+//! `?after=`) in pages, then waits for the next durable commit of the store
+//! ([`crate::store::Writer::commits`]) and sends what it added; while nothing happens it
+//! sends a comment every `alerts.stream_keepalive_secs`, which also keeps the
+//! connection's idle guard from closing it. It ends when the server stops.
+
+use crate::alerts::payload::{network_alerts_after, render};
+use crate::http::State;
+use actix_web::web::Bytes;
+use futures_util::Stream;
+use std::collections::VecDeque;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Alerts read from the store at a time.
+const PAGE: usize = 100;
+
+/// One alert as an event-stream frame: `id`, `event` and one line of JSON `data`.
+pub fn frame(payload: &crate::alerts::payload::AlertPayload) -> Bytes {
+    let data = serde_json::to_string(payload).unwrap_or_default();
+    Bytes::from(format!(
+        "id: {}\nevent: {}\ndata: {data}\n\n",
+        payload.sequence, payload.event_type
+    ))
+}
+
+/// The comment sent while nothing happens.
+pub const KEEPALIVE: &[u8] = b": keep-alive\n\n";
+
+struct Cursor {
+    state: State,
+    network: String,
+    after: u64,
+    commits: watch::Receiver<u64>,
+    stop: watch::Receiver<bool>,
+    keepalive: Duration,
+    queue: VecDeque<Bytes>,
+}
+
+/// The event stream of `network` after sequence `after`.
+pub fn events(
+    state: State,
+    network: String,
+    after: u64,
+) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
+    let cursor = Cursor {
+        commits: state.writer.commits(),
+        stop: state.shutdown.subscribe(),
+        keepalive: Duration::from_secs(state.cfg.alerts.stream_keepalive_secs),
+        state,
+        network,
+        after,
+        queue: VecDeque::new(),
+    };
+    futures_util::stream::unfold(cursor, |mut c| async move {
+        loop {
+            if let Some(b) = c.queue.pop_front() {
+                return Some((Ok(b), c));
+            }
+            if *c.stop.borrow() {
+                return None;
+            }
+            // Seen before reading, so a commit during the read wakes the wait below.
+            c.commits.borrow_and_update();
+            let alerts = network_alerts_after(&c.state, &c.network, c.after, PAGE).ok()?;
+            if !alerts.is_empty() {
+                for a in alerts {
+                    c.after = a.seq;
+                    // An alert that cannot be rendered (its match is gone) is skipped.
+                    if let Ok(p) = render(&c.state, &a) {
+                        c.queue.push_back(frame(&p));
+                    }
+                }
+                continue;
+            }
+            tokio::select! {
+                r = c.commits.changed() => r.ok()?,
+                r = c.stop.changed() => {
+                    r.ok()?;
+                }
+                _ = tokio::time::sleep(c.keepalive) => c.queue.push_back(Bytes::from_static(KEEPALIVE)),
+            }
+        }
+    })
+}
