@@ -4,7 +4,7 @@ use super::auth::Verifier;
 use super::error::ApiError;
 use super::idle::IdleGuard;
 use super::metrics::Metrics;
-use super::routes::{health, matches, signals};
+use super::routes::{figures, health, matches, signals};
 use super::{AppState, Clock, State, system_clock};
 use crate::config::Config;
 use crate::index::IndexKey;
@@ -214,6 +214,10 @@ fn app(
             web::get().to(matches::list),
         )
         .route("/v1/matches/{handle}", web::get().to(matches::get))
+        .route(
+            "/v1/networks/{network}/figures",
+            web::get().to(figures::get),
+        )
         .default_service(web::to(not_found))
 }
 

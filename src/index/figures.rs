@@ -674,6 +674,97 @@ mod tests {
         );
     }
 
+    /// Writes a match, its place in the network's list and the network's follow-up,
+    /// the way the engine and the workflow store them.
+    fn put_match(
+        kv: &mut crate::index::testkv::Mem,
+        id: u64,
+        kind: MatchKind,
+        merged_into: Option<u64>,
+        f: &FollowUp,
+    ) {
+        use crate::index::engine::Kv;
+        let m = crate::index::model::MatchRecord {
+            id,
+            handle: format!("m_{id}"),
+            kind,
+            status: if merged_into.is_some() {
+                MatchStatus::Merged
+            } else {
+                MatchStatus::Open
+            },
+            scope: id,
+            created_at: f.opened_at,
+            updated_at: f.opened_at,
+            orgs: vec!["a".into(), "b".into()],
+            networks: vec!["n".into()],
+            merged_into,
+        };
+        kv.put(engine::match_key(id), serde_json::to_vec(&m).unwrap());
+        let mut k = engine::network_matches_prefix("n");
+        k.extend_from_slice(&id.to_be_bytes());
+        kv.put(k, Vec::new());
+        followup::store(kv, id, "n", None, f).unwrap();
+    }
+
+    #[test]
+    fn figures_read_from_the_store_count_a_carried_follow_up_once() {
+        let mut kv = crate::index::testkv::Mem::default();
+        let day = 20_748; // 2026-10-22
+        let t0 = crate::calendar::local_midnight(day) + 9 * H;
+        let formed = |at| step("formed", Stage::New, "index", at);
+        // Match 1 was folded into match 2, which had no follow-up of its own: 2 carries
+        // a copy (same first step) that went on. Match 1's frozen copy must not count.
+        let carried = follow_up(vec![formed(t0)]);
+        put_match(&mut kv, 1, MatchKind::Person, Some(2), &carried);
+        let mut went_on = carried.clone();
+        went_on.history.push(step(
+            "acknowledge",
+            Stage::Acknowledged,
+            "coord",
+            t0 + 2 * H,
+        ));
+        put_match(&mut kv, 2, MatchKind::Person, None, &went_on);
+        // Match 3 was folded into match 4, which had its own follow-up: both count.
+        put_match(
+            &mut kv,
+            3,
+            MatchKind::Household,
+            Some(4),
+            &follow_up(vec![formed(t0 + H)]),
+        );
+        put_match(
+            &mut kv,
+            4,
+            MatchKind::Family,
+            None,
+            &follow_up(vec![formed(t0 + 3 * H)]),
+        );
+        // Another network's match is not read.
+        followup::store(&mut kv, 9, "other", None, &follow_up(vec![formed(t0)])).unwrap();
+
+        let facts = match_facts(&kv, "n").unwrap();
+        assert_eq!(facts.len(), 3);
+        let c = compute(
+            crate::calendar::local_midnight(day),
+            crate::calendar::local_midnight(day + 1),
+            t0 + 10 * H,
+            (0, 0),
+            &facts,
+        );
+        assert_eq!(c.formed, [1, 1, 1]);
+        assert_eq!(c.rounds_opened, 3);
+        assert_eq!(c.hours_to_acknowledgement, vec![2.0]);
+        // Through `collect`, with a cell minimum of 1 (only zeros withheld).
+        let p = collect(&kv, "n", day, day, t0 + 10 * H, 1).unwrap();
+        assert_eq!(p.matches_formed.total, Some(3));
+        assert_eq!(p.follow_up.acknowledged, Some(1));
+        assert_eq!(p.follow_up.hours_to_acknowledgement.median, Some(2.0));
+        // The day before holds nothing.
+        let p = collect(&kv, "n", day - 1, day - 1, t0 + 10 * H, 1).unwrap();
+        assert_eq!(p.matches_formed.total, None);
+    }
+
     #[test]
     fn nearest_rank_percentiles() {
         let v: Vec<f64> = (1..=10).map(f64::from).collect();

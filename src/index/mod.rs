@@ -7,6 +7,8 @@ pub mod figures;
 pub mod followup;
 pub mod model;
 pub mod postings;
+#[cfg(test)]
+pub(crate) mod testkv;
 
 use crate::pseudonym::Pseudonym;
 use zeroize::Zeroizing;

@@ -4,6 +4,7 @@
 mod attack;
 mod auth;
 mod disk;
+mod figures;
 mod helpers;
 mod matching;
 mod openapi;

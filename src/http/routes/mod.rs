@@ -1,5 +1,6 @@
 //! One file per resource.
 
+pub mod figures;
 pub mod health;
 pub mod matches;
 pub mod signals;
