@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | `C` | network 0 `s` local day (u32 BE) | i64 BE: signals submitted that day |
 //! | `C` | network 0 `e` local day (u32 BE) | i64 BE: signals whose active time ends that day |
+//! | `C` | (nothing more) | empty: the counters cover every stored signal |
 //!
 //! Days are Dutch local days ([`crate::calendar::local_day`]). A signal is active from
 //! its submission until the earliest of its validity end and its withdrawal (both
@@ -97,6 +98,45 @@ pub fn on_renew(
     // so the active time is one interval whose end moves.
     add(kv, &old.network, ENDED, old.valid_until, -1)?;
     add(kv, &old.network, ENDED, valid_until, 1)
+}
+
+/// Key that says the counters cover every stored signal: written by the first
+/// [`Backfill`] (a database made before the counters existed) or at creation.
+pub const COMPLETE_KEY: &[u8] = b"C";
+
+/// Counters rebuilt from the signal records, for a database made before they existed.
+/// The store feeds it from the scan it makes at start anyway (posting lists).
+#[derive(Debug, Default)]
+pub struct Backfill {
+    counts: std::collections::BTreeMap<Vec<u8>, i64>,
+}
+
+impl Backfill {
+    /// Counts one stored signal: submitted on its day; its active time ends at its
+    /// withdrawal if that came before its validity end, else at its validity end.
+    pub fn add(&mut self, rec: &SignalRecord) {
+        let end = match rec.state {
+            super::model::SignalState::Withdrawn { at, .. } => at.min(rec.valid_until),
+            super::model::SignalState::Active => rec.valid_until,
+        };
+        for (series, t) in [(SUBMITTED, rec.submitted_at), (ENDED, end)] {
+            *self
+                .counts
+                .entry(counter_key(&rec.network, series, day_of(t)))
+                .or_default() += 1;
+        }
+    }
+
+    /// The entries to write, the [`COMPLETE_KEY`] marker included.
+    pub fn into_entries(self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut out: Vec<(Vec<u8>, Vec<u8>)> = self
+            .counts
+            .into_iter()
+            .map(|(k, n)| (k, n.to_be_bytes().to_vec()))
+            .collect();
+        out.push((COMPLETE_KEY.to_vec(), Vec::new()));
+        out
+    }
 }
 
 /// Signals of a network submitted on local days `from..=to`, and active at the last
@@ -278,6 +318,26 @@ mod tests {
         assert_eq!(signal_counts(&kv, n, D + 5, D + 5).unwrap(), (1, 1));
         assert_eq!(signal_counts(&kv, n, D + 6, D + 6).unwrap(), (0, 0));
         assert_eq!(signal_counts(&kv, "jeugd", D, D).unwrap(), (1, 1));
+    }
+
+    #[test]
+    fn a_backfill_from_the_records_equals_the_counters_kept_on_the_way() {
+        let mut kv = Mem::default();
+        let a = submit(&mut kv, "n", "a", at(D, 9), at(D, 9) + 2 * DAY);
+        let b = submit(&mut kv, "n", "bb", at(D, 10), at(D, 10) + 10 * DAY);
+        submit(&mut kv, "m", "ccc", at(D + 1, 10), at(D + 1, 10) + DAY);
+        let c = submit(&mut kv, "n", "dddd", at(D + 1, 11), at(D + 1, 12));
+        engine::renew(&mut kv, &a, at(D + 1, 8) + 5 * DAY, at(D + 1, 8)).unwrap();
+        engine::withdraw(&mut kv, &b, WithdrawReason::ConcernOver, at(D + 2, 15)).unwrap();
+        engine::withdraw(&mut kv, &c, WithdrawReason::ConcernOver, at(D + 3, 15)).unwrap();
+        let kept: Vec<_> = kv.scan_prefix(b"C").unwrap();
+        let mut backfill = Backfill::default();
+        for (_, v) in kv.scan_prefix(b"s").unwrap() {
+            backfill.add(&SignalRecord::decode(&v).unwrap());
+        }
+        let mut rebuilt = backfill.into_entries();
+        assert_eq!(rebuilt.pop(), Some((COMPLETE_KEY.to_vec(), Vec::new())));
+        assert_eq!(rebuilt, kept);
     }
 
     #[test]
