@@ -341,6 +341,69 @@ mod tests {
     }
 
     #[test]
+    fn opening_a_store_without_counters_rebuilds_them_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = Policy {
+            max_postings_per_key: 32,
+            max_component_signals: 64,
+            ..Policy::default()
+        };
+        let open = || crate::store::Store::open(dir.path(), 8, &policy, at(D, 8)).unwrap();
+        let store = open();
+        assert!(
+            store.get(COMPLETE_KEY).unwrap().is_some(),
+            "a new store is complete"
+        );
+        let kept = store
+            .transact(|kv| {
+                let mut fx = Effects::default();
+                for (i, r) in ["a", "bb", "ccc"].iter().enumerate() {
+                    let mut s = NewSignal {
+                        org: "o".into(),
+                        network: "n".into(),
+                        reference: (*r).into(),
+                        category: None,
+                        contact: Contact {
+                            name: "team".into(),
+                            phone: None,
+                            email: None,
+                        },
+                        key_id: "k".into(),
+                        valid_until: at(D, 9) + (i as i64 + 1) * DAY,
+                        person: vec![],
+                        household: vec![],
+                        family: vec![],
+                        content_hash: [1; 32],
+                    };
+                    s.content_hash[0] = i as u8;
+                    engine::submit(kv, &policy, s, at(D, 9), &mut Ids(i as u128), &mut fx)?;
+                }
+                let b = engine::signal_by_public_id(&*kv, &public_id(2))?.unwrap();
+                engine::withdraw(kv, &b, WithdrawReason::ConcernOver, at(D, 10))?;
+                // What a database from before the counters holds: no `C` keys at all.
+                let kept = kv.scan_prefix(b"C")?;
+                for (k, _) in &kept {
+                    kv.remove(k.clone());
+                }
+                Ok(kept)
+            })
+            .unwrap();
+        // The marker, one submission day, three end days (the withdrawn one on D).
+        assert_eq!(kept.len(), 5, "{kept:?}");
+        assert!(store.scan_prefix(b"C").unwrap().is_empty());
+        store.flush().unwrap();
+        drop(store);
+        let store = open();
+        assert_eq!(store.scan_prefix(b"C").unwrap(), kept);
+        assert_eq!(signal_counts(&store, "n", D, D).unwrap(), (3, 2));
+    }
+
+    /// The public id [`Ids`] hands out for its `n`-th draw starting from 0.
+    fn public_id(n: u128) -> String {
+        format!("sig_{:032x}", n + 1)
+    }
+
+    #[test]
     fn resubmission_of_the_same_signal_counts_once() {
         let mut kv = Mem::default();
         submit(&mut kv, "n", "a", at(D, 9), at(D, 9) + DAY * 3);
