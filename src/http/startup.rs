@@ -4,7 +4,7 @@ use super::auth::Verifier;
 use super::error::ApiError;
 use super::idle::IdleGuard;
 use super::metrics::Metrics;
-use super::routes::{events, followup, health, matches, signals};
+use super::routes::{events, figures, followup, health, matches, signals};
 use super::{AppState, Clock, State, system_clock};
 use crate::config::Config;
 use crate::index::IndexKey;
@@ -222,6 +222,10 @@ fn app(
         .route(
             "/v1/networks/{network}/events",
             web::get().to(events::events),
+        )
+        .route(
+            "/v1/networks/{network}/figures",
+            web::get().to(figures::get),
         )
         .default_service(web::to(not_found))
 }

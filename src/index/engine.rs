@@ -19,6 +19,7 @@
 //! | `M` | kind byte, scope id | match id |
 //! | `n` | network 0 match id | empty (per-network match list) |
 //! | `o` | outbox sequence | [`Alert`] JSON |
+//! | `C` | network 0 series day | i64 BE: daily signal counters (see [`super::counters`]) |
 //!
 //! Entity and household ids share the signal-id space: a signal that links to nothing
 //! is its own entity and household (id = its signal id) and costs no extra records.
@@ -679,6 +680,7 @@ pub fn submit(
     kv.put(public_key(&public), sid.to_be_bytes().to_vec());
     kv.put(rk, sid.to_be_bytes().to_vec());
     put_signal(kv, &record);
+    super::counters::on_submit(kv, &record)?;
     if person_links.is_empty() && address_shared.is_empty() && family_links.is_empty() {
         // The common case: a signal that meets nothing is its own entity and household.
         return Ok(SubmitOutcome::Created {
@@ -1040,6 +1042,7 @@ pub fn withdraw(
     reason: WithdrawReason,
     now: i64,
 ) -> Result<SignalRecord, EngineError> {
+    super::counters::on_withdraw(kv, rec, now)?;
     let mut rec = rec.clone();
     for k in rec
         .person
@@ -1062,6 +1065,7 @@ pub fn renew(
     valid_until: i64,
     now: i64,
 ) -> Result<SignalRecord, EngineError> {
+    super::counters::on_renew(kv, rec, valid_until, now)?;
     let mut rec = rec.clone();
     rec.valid_until = valid_until;
     rec.renewed_at = Some(now);

@@ -1,10 +1,14 @@
 //! The index: signals, person entities, households, matches and the alert outbox.
 //! Pure domain logic; storage is behind [`engine::Kv`].
 
+pub mod counters;
 pub mod engine;
+pub mod figures;
 pub mod followup;
 pub mod model;
 pub mod postings;
+#[cfg(test)]
+pub(crate) mod testkv;
 
 use crate::pseudonym::Pseudonym;
 use zeroize::Zeroizing;

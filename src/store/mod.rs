@@ -10,6 +10,7 @@
 //! from the signal records when the store opens, and a request's posting changes are
 //! applied to them only after its batch is in the tree, so they never run ahead of it.
 
+use crate::index::counters;
 use crate::index::engine::{EngineError, Entry, Kv, KvRead, Policy, index_signal};
 use crate::index::model::{Posting, SignalId, SignalRecord};
 use crate::index::postings::{PostingDelta, PostingIndex};
@@ -106,12 +107,28 @@ impl Store {
             .map_err(|e| StoreError::Db(format!("cannot open the log file: {e}")))?;
         let mut index = PostingIndex::new();
         let mut records = 0u64;
+        // A database made before the figures' day counters: rebuild them from this scan.
+        let mut backfill = match tree.get(counters::COMPLETE_KEY)? {
+            Some(_) => None,
+            None => Some(counters::Backfill::default()),
+        };
         for item in tree.scan_prefix([b's']) {
             let (_, v) = item?;
             let rec = SignalRecord::decode(&v)
                 .ok_or_else(|| StoreError::from(EngineError::Corrupt('s')))?;
             index_signal(&mut index, &rec, policy, now);
+            if let Some(b) = backfill.as_mut() {
+                b.add(&rec);
+            }
             records += 1;
+        }
+        if let Some(b) = backfill {
+            let mut batch = sled::Batch::default();
+            for (k, v) in b.into_entries() {
+                batch.insert(k, v);
+            }
+            tree.apply_batch(batch)?;
+            tree.flush()?;
         }
         let stats = PostingStats::default();
         stats.update(&index);

@@ -110,6 +110,16 @@ impl TestApp {
             .fetch_add(secs, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// The server's clock now (unix seconds): system time plus what [`TestApp::advance`] added.
+    #[allow(dead_code)]
+    pub fn now(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            + self.clock_offset.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Stops the server gracefully and starts it again on the same database.
     pub async fn restart(&mut self) {
         // Idle keep-alive connections would hold the graceful stop open until its timeout.

@@ -5,6 +5,7 @@ mod attack;
 mod auth;
 mod disk;
 mod events;
+mod figures;
 mod followup;
 mod helpers;
 mod matching;

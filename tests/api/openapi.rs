@@ -28,18 +28,25 @@ fn resolve<'a>(spec: &'a Value, v: &'a Value) -> &'a Value {
 /// A small JSON Schema validator for the subset the spec uses.
 fn validate(spec: &Value, schema: &Value, v: &Value, at: &str, errors: &mut Vec<String>) {
     let schema = resolve(spec, schema);
-    if let Some(t) = schema.get("type").and_then(Value::as_str) {
-        let ok = match t {
+    // `type` is one name or (OpenAPI 3.1) a list of names, e.g. `[integer, "null"]`.
+    let types: Vec<&str> = match schema.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    if !types.is_empty() {
+        let ok = types.iter().any(|t| match *t {
             "object" => v.is_object(),
             "array" => v.is_array(),
             "string" => v.is_string(),
             "integer" => v.is_i64() || v.is_u64(),
             "number" => v.is_number(),
             "boolean" => v.is_boolean(),
+            "null" => v.is_null(),
             _ => false,
-        };
+        });
         if !ok {
-            errors.push(format!("{at}: expected {t}, got {v}"));
+            errors.push(format!("{at}: expected {}, got {v}", types.join(" or ")));
             return;
         }
     }
@@ -385,6 +392,54 @@ async fn every_answer_matches_the_openapi_description() {
     )
     .await;
 
+    // Figures: the period must have ended, so move the server's clock a day on.
+    app.advance(86_400);
+    let yesterday = samenloop::pseudonym::Date::from_days_since_epoch(
+        samenloop::calendar::local_day(app.now()) - 1,
+    )
+    .to_string();
+    let figures = format!("/v1/networks/{noord}/figures?from={yesterday}&to={yesterday}");
+    let f = c
+        .check(
+            "GET",
+            "/v1/networks/{network}/figures",
+            app.get(&figures, &coord).await,
+        )
+        .await;
+    assert!(!f["suppressed"].as_array().unwrap().is_empty());
+    c.check(
+        "GET",
+        "/v1/networks/{network}/figures",
+        app.get(
+            &format!("/v1/networks/{noord}/figures?from={yesterday}"),
+            &coord,
+        )
+        .await,
+    )
+    .await;
+    c.check(
+        "GET",
+        "/v1/networks/{network}/figures",
+        app.get(&figures, &w).await,
+    )
+    .await;
+    c.check(
+        "GET",
+        "/v1/networks/{network}/figures",
+        app.get(&figures.replace(noord, "jeugd-0-12"), &coord).await,
+    )
+    .await;
+    c.check(
+        "GET",
+        "/v1/networks/{network}/figures",
+        app.client
+            .get(format!("{}{figures}", app.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+
     for path in ["/healthz", "/readyz", "/metrics"] {
         c.check(
             "GET",
@@ -472,6 +527,13 @@ fn the_validator_rejects_what_the_spec_does_not_allow() {
     assert!(text.contains("does not match"), "{text}");
     assert!(text.contains("not in enum"), "{text}");
     assert!(text.contains("missing required"), "{text}");
+    // A list of types: a count may be null, never a string.
+    let count = json!({"$ref": "#/components/schemas/Count"});
+    for (v, ok) in [(json!(null), true), (json!(7), true), (json!("7"), false)] {
+        let mut errors = Vec::new();
+        validate(&spec, &count, &v, "", &mut errors);
+        assert_eq!(errors.is_empty(), ok, "{v}: {errors:?}");
+    }
 }
 
 #[test]

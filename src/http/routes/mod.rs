@@ -1,6 +1,7 @@
 //! One file per resource.
 
 pub mod events;
+pub mod figures;
 pub mod followup;
 pub mod health;
 pub mod matches;
