@@ -165,4 +165,79 @@ async fn the_readme_walkthrough_finds_one_person_and_one_household() {
     for m in page["matches"].as_array().unwrap() {
         assert_eq!(m["organisations"], 2);
     }
+
+    // 5. The coordinator acknowledges every unacknowledged match and makes the police
+    //    the lead of the person match.
+    let get = |url: String, token: &str| {
+        let req = client.get(url).bearer_auth(token.trim());
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let follow_up = |handle: &str, body: Value| {
+        let req = client
+            .post(format!("{server}/v1/matches/{handle}/follow-up"))
+            .bearer_auth(regie.trim())
+            .json(&body);
+        async move {
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    let open = get(
+        format!("{server}/v1/networks/{net}/matches?status=unacknowledged"),
+        &regie,
+    )
+    .await;
+    assert_eq!(open["matches"].as_array().unwrap().len(), 2, "{open:#}");
+    for m in open["matches"].as_array().unwrap() {
+        follow_up(
+            m["handle"].as_str().unwrap(),
+            serde_json::json!({"action": "acknowledge"}),
+        )
+        .await;
+    }
+    let person = page["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["kind"] == "person")
+        .unwrap()["handle"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let m = follow_up(
+        &person,
+        serde_json::json!({"action": "choose_lead", "organisation": "politie"}),
+    )
+    .await;
+    let f = &m["networks"][0]["follow_up"];
+    assert_eq!(f["stage"], "acknowledged", "{m:#}");
+    assert_eq!(f["lead_organisation"], "politie");
+    let left = get(
+        format!("{server}/v1/networks/{net}/matches?status=unacknowledged"),
+        &regie,
+    )
+    .await;
+    assert_eq!(left["matches"].as_array().unwrap().len(), 0);
+
+    // 6. The police hear back on PL-77301; PL-77303 (no match) shows no feedback.
+    let police = std::fs::read_to_string(&pt).unwrap();
+    let matched = get(
+        format!("{server}/v1/signals?network={net}&reference=PL-77301"),
+        &police,
+    )
+    .await;
+    assert_eq!(matched["feedback"]["status"], "picked_up", "{matched:#}");
+    let alone = get(
+        format!("{server}/v1/signals?network={net}&reference=PL-77303"),
+        &police,
+    )
+    .await;
+    assert!(alone.get("feedback").is_none(), "{alone:#}");
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.retain(|k| k != "feedback");
+        k
+    };
+    assert_eq!(keys(&matched), keys(&alone));
 }
