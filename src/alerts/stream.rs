@@ -4,7 +4,8 @@
 //! `?after=`) in pages, then waits for the next durable commit of the store
 //! ([`crate::store::Writer::commits`]) and sends what it added; while nothing happens it
 //! sends a comment every `alerts.stream_keepalive_secs`, which also keeps the
-//! connection's idle guard from closing it. It ends when the server stops.
+//! connection's idle guard from closing it. It ends when the server stops and when the
+//! caller's token expires (the client reconnects with a fresh token and `Last-Event-ID`).
 
 use crate::alerts::payload::{network_alerts_after, render};
 use crate::http::State;
@@ -37,15 +38,26 @@ struct Cursor {
     stop: watch::Receiver<bool>,
     keepalive: Duration,
     queue: VecDeque<Bytes>,
+    /// The caller's token expires: the stream ends (the client reconnects with a fresh
+    /// token and `Last-Event-ID`).
+    until: tokio::time::Instant,
 }
 
-/// The event stream of `network` after sequence `after`.
+/// The event stream of `network` after sequence `after`, until the caller's token
+/// expires at `expires_at` (unix seconds, real time like the token check).
 pub fn events(
     state: State,
     network: String,
     after: u64,
+    expires_at: u64,
 ) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let until = tokio::time::Instant::now() + Duration::from_secs(expires_at.saturating_sub(now));
     let cursor = Cursor {
+        until,
         commits: state.writer.commits(),
         stop: state.shutdown.subscribe(),
         keepalive: Duration::from_secs(state.cfg.alerts.stream_keepalive_secs),
@@ -59,7 +71,7 @@ pub fn events(
             if let Some(b) = c.queue.pop_front() {
                 return Some((Ok(b), c));
             }
-            if *c.stop.borrow() {
+            if *c.stop.borrow() || tokio::time::Instant::now() >= c.until {
                 return None;
             }
             // Seen before reading, so a commit during the read wakes the wait below.
@@ -81,6 +93,7 @@ pub fn events(
                     r.ok()?;
                 }
                 _ = tokio::time::sleep(c.keepalive) => c.queue.push_back(Bytes::from_static(KEEPALIVE)),
+                _ = tokio::time::sleep_until(c.until) => return None,
             }
         }
     })

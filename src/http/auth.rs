@@ -76,6 +76,8 @@ pub struct Caller {
     pub role: Role,
     /// Networks.
     pub networks: Vec<String>,
+    /// When the token expires (unix seconds): long-lived answers (event streams) end then.
+    pub expires_at: u64,
     /// On behalf of.
     pub obo: Option<String>,
 }
@@ -179,6 +181,7 @@ impl Verifier {
             role: c.role,
             networks: c.networks,
             obo: c.obo,
+            expires_at: c.exp,
         })
     }
 }

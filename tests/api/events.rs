@@ -35,9 +35,13 @@ enum Frame {
 
 impl Sse {
     async fn open(app: &TestApp, network: &str, last: Option<u64>) -> Sse {
+        Sse::open_with(app, network, last, &app.coordinator(network)).await
+    }
+
+    async fn open_with(app: &TestApp, network: &str, last: Option<u64>, token: &str) -> Sse {
         let mut req = stream_client()
             .get(format!("{}/v1/networks/{network}/events", app.base))
-            .bearer_auth(app.coordinator(network))
+            .bearer_auth(token)
             .header("accept", "text/event-stream");
         if let Some(id) = last {
             req = req.header("last-event-id", id.to_string());
@@ -341,6 +345,49 @@ async fn streams_keep_alive_and_end_when_the_server_stops() {
     let mut sse = Sse::open(&app, NOORD, Some(0)).await;
     submit(&app, "woonstad", NOORD, "W-1", MARIEKE).await;
     submit(&app, "politie", NOORD, "P-1", MARIEKE).await;
+    assert_eq!(sse.event().await.1, "match.formed");
+}
+
+#[tokio::test]
+async fn a_stream_ends_when_the_token_expires() {
+    let app = spawn_app_with(|cfg| cfg.alerts.stream_keepalive_secs = 1).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let short = app.token_with(samenloop::http::auth::Claims {
+        sub: "regie".into(),
+        iss: app.cfg.auth.issuer.clone(),
+        aud: app.cfg.auth.audience.clone(),
+        exp: now + 3,
+        nbf: now - 5,
+        iat: now,
+        org: "gemeente".into(),
+        role: samenloop::http::auth::Role::Coordinator,
+        networks: vec![NOORD.into()],
+        obo: None,
+    });
+    let mut sse = Sse::open_with(&app, NOORD, None, &short).await;
+    let mut comments = 0;
+    tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match sse.frame().await {
+                None => break,
+                Some(Frame::Comment(_)) => comments += 1,
+                Some(e) => panic!("unexpected {e:?}"),
+            }
+        }
+    })
+    .await
+    .expect("the stream ends when the token expires");
+    assert!(
+        comments >= 1,
+        "the stream was open before the token expired"
+    );
+    // A fresh token resumes where the old one ended.
+    submit(&app, "woonstad", NOORD, "W-1", MARIEKE).await;
+    submit(&app, "politie", NOORD, "P-1", MARIEKE).await;
+    let mut sse = Sse::open(&app, NOORD, Some(0)).await;
     assert_eq!(sse.event().await.1, "match.formed");
 }
 

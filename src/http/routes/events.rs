@@ -86,7 +86,8 @@ pub async fn events(
             Some(a) => a,
             None => latest(&state, &network)?,
         };
-        let stream = crate::alerts::stream::events(state.clone(), network, after);
+        let stream =
+            crate::alerts::stream::events(state.clone(), network, after, caller.expires_at);
         return Ok(HttpResponse::Ok()
             .content_type("text/event-stream")
             .insert_header((header::CACHE_CONTROL, "no-cache"))
