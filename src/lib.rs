@@ -7,6 +7,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod alerts;
+pub mod audit;
 pub mod calendar;
 pub mod cli;
 pub mod config;
