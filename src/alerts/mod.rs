@@ -6,3 +6,6 @@
 //! the fact, so a crash between a match and its delivery loses nothing.
 
 pub mod payload;
+pub mod receiver;
+pub mod signature;
+pub mod webhook;

@@ -57,6 +57,8 @@ pub enum ApiError {
     Unavailable,
     /// The disk is (nearly) full: writes are refused, reads go on.
     InsufficientStorage,
+    /// A webhook delivery that is not dead-lettered cannot be requeued.
+    DeliveryNotDead,
     /// Anything else.
     Internal,
 }
@@ -85,6 +87,7 @@ impl ApiError {
             ApiError::InvalidQuery(_) => "invalid-query",
             ApiError::Unavailable => "unavailable",
             ApiError::InsufficientStorage => "insufficient-storage",
+            ApiError::DeliveryNotDead => "delivery-not-dead",
             ApiError::Internal => "internal",
         }
     }
@@ -104,7 +107,9 @@ impl ApiError {
             | ApiError::BatchTooLarge(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            ApiError::ReferenceConflict | ApiError::SignalNotActive => StatusCode::CONFLICT,
+            ApiError::ReferenceConflict | ApiError::SignalNotActive | ApiError::DeliveryNotDead => {
+                StatusCode::CONFLICT
+            }
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -140,6 +145,9 @@ impl ApiError {
             ApiError::Unavailable => "The index cannot take writes right now",
             ApiError::InsufficientStorage => {
                 "The index's disk is nearly full: it takes no writes until space is made"
+            }
+            ApiError::DeliveryNotDead => {
+                "The delivery is not dead-lettered (it is pending and being retried)"
             }
             ApiError::Internal => "Internal error",
         }

@@ -4,7 +4,7 @@ use super::auth::Verifier;
 use super::error::ApiError;
 use super::idle::IdleGuard;
 use super::metrics::Metrics;
-use super::routes::{health, matches, signals};
+use super::routes::{deliveries, health, matches, signals};
 use super::{AppState, Clock, State, system_clock};
 use crate::config::Config;
 use crate::index::IndexKey;
@@ -51,6 +51,7 @@ pub struct Application {
     server: Server,
     state: State,
     writer_thread: Option<std::thread::JoinHandle<()>>,
+    webhooks: Option<crate::alerts::webhook::Worker>,
 }
 
 impl std::fmt::Debug for Application {
@@ -214,6 +215,14 @@ fn app(
             web::get().to(matches::list),
         )
         .route("/v1/matches/{handle}", web::get().to(matches::get))
+        .route(
+            "/v1/networks/{network}/deliveries",
+            web::get().to(deliveries::list),
+        )
+        .route(
+            "/v1/networks/{network}/deliveries/{event_id}/retry",
+            web::post().to(deliveries::retry),
+        )
         .default_service(web::to(not_found))
 }
 
@@ -228,6 +237,7 @@ impl Application {
         let tls = tls_config(&cfg)?;
         let verifier = Verifier::from_config(&cfg).map_err(StartError::Setup)?;
         let index_key = load_index_key(&cfg)?;
+        let webhook_targets = crate::alerts::webhook::targets(&cfg).map_err(StartError::Setup)?;
         let policy = Arc::new(policy(&cfg, &index_key)?);
         let data_dir = cfg.resolve(&cfg.server.data_dir);
         std::fs::create_dir_all(&data_dir).map_err(|e| {
@@ -276,6 +286,8 @@ impl Application {
         let idle = secs(limits.client_idle_timeout_secs);
         let keep_alive = secs(limits.keep_alive_secs);
         let app_state = state.clone();
+        let webhooks = crate::alerts::webhook::Worker::start(state.clone(), webhook_targets)
+            .map_err(|e| StartError::Setup(format!("cannot start the webhook worker: {e}")))?;
         // The pipeline of `HttpServer::listen_rustls_0_23`, with every TLS connection
         // wrapped in an [`IdleGuard`] (see `idle.rs` for why).
         let server = actix_server::Server::build()
@@ -320,6 +332,7 @@ impl Application {
             server,
             state,
             writer_thread: Some(writer_thread),
+            webhooks,
         })
     }
 
@@ -337,6 +350,10 @@ impl Application {
     /// and waits (up to 10 s) for the writer thread to finish its queue.
     pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
         let result = self.server.await;
+        // The worker holds a handle on the writer: stop it before waiting for the writer.
+        if let Some(w) = self.webhooks.take() {
+            w.stop().await;
+        }
         let _ = self.state.store.flush();
         let thread = self.writer_thread.take();
         drop(self.state);

@@ -8,3 +8,4 @@ mod helpers;
 mod matching;
 mod openapi;
 mod signals;
+mod webhook;
