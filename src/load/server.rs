@@ -83,6 +83,9 @@ pub struct GeneratedConfig {
     pub cache_mib: u64,
     /// HTTP workers (default: cores).
     pub workers: Option<usize>,
+    /// Every network's webhook goes here (signed with the development secret; the
+    /// receiver's certificate is the development one).
+    pub webhook_url: Option<String>,
 }
 
 fn quote(s: &str) -> String {
@@ -188,6 +191,15 @@ pub fn write_config(dir: &Path, g: &GeneratedConfig) -> Result<PathBuf, String> 
             quote(&format!("regie-{}@gemeente.example", net_id(i))),
             cats.join(", ")
         ));
+        if let Some(url) = &g.webhook_url {
+            t.push_str(&format!(
+                "\n[networks.webhook]\nurl = {}\nsecret_file = {}\nca_file = {}\n\
+                 timeout_secs = 10\ndead_letter_after_secs = 3600\nmax_backoff_secs = 5\n",
+                quote(url),
+                quote_path(&abs(Path::new("webhook-secret.dev.toml"))?),
+                quote_path(&abs(&dev.server.tls_cert)?)
+            ));
+        }
     }
     for i in 0..g.organisations {
         let (id, name, member): (String, String, Vec<usize>) = match ORGANISATIONS.get(i) {

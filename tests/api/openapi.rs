@@ -151,7 +151,10 @@ impl Checker {
 async fn every_answer_matches_the_openapi_description() {
     // A webhook nobody answers, dead-lettered after a second: deliveries to look at.
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("https://localhost:{}/hook", free.local_addr().unwrap().port());
+    let url = format!(
+        "https://localhost:{}/hook",
+        free.local_addr().unwrap().port()
+    );
     drop(free);
     let app = spawn_app_with(|cfg| {
         let dir = std::path::absolute(
@@ -310,8 +313,11 @@ async fn every_answer_matches_the_openapi_description() {
             .check(
                 "GET",
                 deliveries,
-                app.get(&format!("/v1/networks/{noord}/deliveries?state=dead"), &coord)
-                    .await,
+                app.get(
+                    &format!("/v1/networks/{noord}/deliveries?state=dead"),
+                    &coord,
+                )
+                .await,
             )
             .await;
         if let Some(d) = page["deliveries"].get(0) {
@@ -320,7 +326,10 @@ async fn every_answer_matches_the_openapi_description() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let event_id = dead["event_id"].as_str().expect("a dead letter").to_string();
+    let event_id = dead["event_id"]
+        .as_str()
+        .expect("a dead letter")
+        .to_string();
     c.check(
         "GET",
         deliveries,
@@ -338,7 +347,8 @@ async fn every_answer_matches_the_openapi_description() {
     c.check(
         "GET",
         deliveries,
-        app.get(&format!("/v1/networks/{noord}/deliveries"), &w).await,
+        app.get(&format!("/v1/networks/{noord}/deliveries"), &w)
+            .await,
     )
     .await;
     c.check(
@@ -359,10 +369,18 @@ async fn every_answer_matches_the_openapi_description() {
     .await;
     let retry = "/v1/networks/{network}/deliveries/{event_id}/retry";
     let retry_url = format!("/v1/networks/{noord}/deliveries/{event_id}/retry");
-    c.check("POST", retry, app.post(&retry_url, &coord, &Value::Null).await)
-        .await;
-    c.check("POST", retry, app.post(&retry_url, &coord, &Value::Null).await)
-        .await;
+    c.check(
+        "POST",
+        retry,
+        app.post(&retry_url, &coord, &Value::Null).await,
+    )
+    .await;
+    c.check(
+        "POST",
+        retry,
+        app.post(&retry_url, &coord, &Value::Null).await,
+    )
+    .await;
     c.check("POST", retry, app.post(&retry_url, &w, &Value::Null).await)
         .await;
     c.check(
