@@ -447,7 +447,7 @@ mod tests {
     #[test]
     fn generated_configuration_is_valid() {
         let dir = tempfile::tempdir().unwrap();
-        for (orgs, nets) in [(20, 3), (25, 5), (2, 1)] {
+        for (orgs, nets, hook) in [(20, 3, false), (25, 5, true), (2, 1, false)] {
             let path = write_config(
                 dir.path(),
                 &GeneratedConfig {
@@ -456,12 +456,16 @@ mod tests {
                     networks: nets,
                     cache_mib: 64,
                     workers: Some(2),
+                    webhook_url: hook.then(|| "https://localhost:9443/alerts".to_string()),
                 },
             )
             .unwrap();
             let cfg = Config::load(&path).unwrap();
             assert_eq!(cfg.organisations.len(), orgs + 1);
             assert_eq!(cfg.networks.len(), nets);
+            assert!(cfg.networks.iter().all(|n| n.webhook.is_some() == hook));
+            // The secret and CA files it names load.
+            assert!(crate::alerts::webhook::targets(&cfg).is_ok());
             assert!(cfg.limits.partner_rate_per_sec >= 1_000_000);
         }
     }
