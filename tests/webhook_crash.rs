@@ -198,10 +198,13 @@ async fn an_alert_survives_a_sigkill_before_its_delivery() {
     let out = receiver.stdout.take().unwrap();
     let _receiver = Killed(receiver);
     let (_server, port) = serve(&config);
-    let line =
-        tokio::task::spawn_blocking(move || BufReader::new(out).lines().next().unwrap().unwrap())
-            .await
-            .unwrap();
+    let read = tokio::task::spawn_blocking(move || BufReader::new(out).lines().next());
+    let line = tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .expect("the alert reached the receiver after the restart")
+        .unwrap()
+        .unwrap()
+        .unwrap();
     let alert: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(alert["type"], "match.formed");
     assert_eq!(alert["network"], "zorgnetwerk-noord");
