@@ -509,6 +509,13 @@ async fn attempt(
         Ok(Some((_, Some(pause)))) => (seq, Next::Retry(pause)),
         Ok(Some((d, None))) => {
             if d.dead_at.is_some() {
+                // Ids and classes only: nothing personal, nothing the receiver said.
+                eprintln!(
+                    "samenloop: webhook of network {network}: alert {} dead-lettered after {} attempts (last: {})",
+                    alert.event_id,
+                    d.attempts,
+                    d.last_outcome.as_deref().unwrap_or("-")
+                );
                 state.metrics.inc(
                     "samenloop_webhook_dead_lettered_total",
                     format!("network=\"{network}\""),

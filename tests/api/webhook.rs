@@ -634,3 +634,34 @@ async fn a_hanging_receiver_delays_neither_intake_nor_another_network() {
     );
     assert_eq!(deliveries(&app, NOORD, "pending").await.len(), 10);
 }
+
+#[test]
+fn a_missing_or_malformed_secret_file_stops_the_start_naming_the_setting() {
+    let data = tempfile::tempdir().unwrap();
+    let bad = data.path().join("secret.toml");
+    std::fs::write(
+        &bad,
+        "format = \"samenloop-webhook-secret/1\"\nkey_id = \"k\"\nsecret = \"c0ffee5ec2e7\"\n",
+    )
+    .unwrap();
+    for (file, expect) in [
+        (data.path().join("absent.toml"), "cannot access"),
+        (bad, "64 hexadecimal digits"),
+    ] {
+        let mut cfg = dev_config(data.path().join("db"));
+        let mut w = webhook("https://localhost:9/hook".into(), true);
+        w.secret_file = file;
+        set_webhook(&mut cfg, JEUGD, w);
+        let err = samenloop::http::startup::Application::build(cfg)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("networks[1].webhook.secret_file: ") && err.contains(expect),
+            "{err}"
+        );
+        assert!(
+            !err.contains("c0ffee5ec2e7"),
+            "no secret material in the message"
+        );
+    }
+}
