@@ -436,7 +436,7 @@ async fn an_untrusted_certificate_is_dead_lettered_shown_and_requeued_after_a_re
     let d = &dead[0];
     assert_eq!(d["last_outcome"], "tls");
     assert_eq!(d["state"], "dead");
-    assert!(d["attempts"].as_u64().unwrap() >= 2);
+    assert!(d["attempts"].as_u64().unwrap() >= 1);
     assert!(d["dead_lettered_at"].is_string());
     assert!(d.get("next_attempt_at").is_none());
     assert!(deliveries(&app, NOORD, "pending").await.is_empty());
@@ -464,7 +464,7 @@ async fn an_untrusted_certificate_is_dead_lettered_shown_and_requeued_after_a_re
         metric(
             &metrics,
             &format!("samenloop_webhook_deliveries_total{{network=\"{NOORD}\",outcome=\"tls\"}}")
-        ) >= 2,
+        ) >= 1,
         "{metrics}"
     );
 
