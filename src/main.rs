@@ -41,6 +41,9 @@ enum Command {
     /// Kill a real server with SIGKILL at random moments under load, restart it and check
     /// that every acknowledged signal and its matches survived, and nothing half-written.
     Crash(cli::crash::Args),
+    /// A coordinator's webhook receiver for trying the index out: verifies each
+    /// webhook's signature and prints each alert as one JSON line.
+    WebhookReceiver(cli::receive::Args),
 }
 
 fn main() -> ExitCode {
@@ -55,5 +58,6 @@ fn main() -> ExitCode {
         Command::Quality(args) => cli::quality::run(args),
         Command::Load(args) => cli::load::run(args),
         Command::Crash(args) => cli::crash::run(args),
+        Command::WebhookReceiver(args) => cli::receive::run(args),
     }
 }

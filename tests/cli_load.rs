@@ -232,3 +232,27 @@ fn a_server_that_cannot_start_is_one_clear_error() {
     assert!(!err.contains("WARNING: DEVELOPMENT"), "{err}");
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn webhook_mode_times_every_probe_to_its_signed_webhook() {
+    let r = report(&["--webhook", "--signals", "300", "--probes", "4"]);
+    check_totals(&r);
+    let a = &r["time_to_alert"];
+    assert_eq!(u(&a["probes"]), 4, "{a}");
+    let w = &a["webhook"];
+    assert_eq!(
+        u(&w["arrived"]),
+        4,
+        "every probe's webhook arrived, verified: {w}"
+    );
+    assert_eq!(u(&w["latency_ms"]["count"]), 4, "{w}");
+    // Alerts of the other matches arrive too (the run may end before the last ones).
+    assert!(u(&w["received"]) >= 4, "{r}");
+    assert_eq!(u(&w["repeats"]), 0, "{w}");
+    // Without --webhook there is no such section.
+    let plain = report(&["--signals", "100", "--probes", "1"]);
+    assert!(plain["time_to_alert"].get("webhook").is_none());
+    // A running server's webhooks are its own configuration's business.
+    let out = load(&["--webhook", "--server", "https://localhost:1"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -7,4 +7,7 @@
 
 pub mod escalation;
 pub mod payload;
+pub mod receiver;
+pub mod signature;
 pub mod stream;
+pub mod webhook;

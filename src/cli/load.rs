@@ -85,6 +85,13 @@ pub struct Args {
     /// Time-to-alert probes (pairs of signals whose match the coordinator polls for).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=10_000))]
     pub probes: u32,
+    /// Milliseconds between two probes during the measurement.
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub probe_interval_ms: u64,
+    /// Start an HTTPS webhook receiver in the load tool, give every network of the started
+    /// server a webhook to it, and report each probe's time to webhook.
+    #[arg(long, conflicts_with = "server")]
+    pub webhook: bool,
     /// Negotiate HTTP/2 (all requests multiplexed on one connection).
     #[arg(long)]
     pub http2: bool,
@@ -178,6 +185,8 @@ pub fn run(args: Args) -> ExitCode {
         match_share: args.match_share,
         seed: args.seed,
         probes: args.probes as usize,
+        probe_interval: Duration::from_millis(args.probe_interval_ms),
+        webhook: args.webhook,
         http2: args.http2,
         kid: args.kid,
         progress: !args.quiet,

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod load;
 pub mod pseudonymise;
 pub mod quality;
+pub mod receive;
 pub mod serve;
 pub mod submit;
 pub mod synth;

@@ -62,6 +62,8 @@ pub enum ApiError {
     InvalidTransition(String),
     /// The lead organisation has no active signal of the network in the match.
     LeadNotInvolved,
+    /// A webhook delivery that is not dead-lettered cannot be requeued.
+    DeliveryNotDead,
     /// Anything else.
     Internal,
 }
@@ -92,6 +94,7 @@ impl ApiError {
             ApiError::InsufficientStorage => "insufficient-storage",
             ApiError::InvalidTransition(_) => "invalid-transition",
             ApiError::LeadNotInvolved => "lead-not-involved",
+            ApiError::DeliveryNotDead => "delivery-not-dead",
             ApiError::Internal => "internal",
         }
     }
@@ -114,7 +117,8 @@ impl ApiError {
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::ReferenceConflict
             | ApiError::SignalNotActive
-            | ApiError::InvalidTransition(_) => StatusCode::CONFLICT,
+            | ApiError::InvalidTransition(_)
+            | ApiError::DeliveryNotDead => StatusCode::CONFLICT,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -154,6 +158,9 @@ impl ApiError {
             ApiError::InvalidTransition(_) => "The follow-up's stage does not allow this action",
             ApiError::LeadNotInvolved => {
                 "The lead organisation has no active signal of the network in the match"
+            }
+            ApiError::DeliveryNotDead => {
+                "The delivery is not dead-lettered (it is pending and being retried)"
             }
             ApiError::Internal => "Internal error",
         }

@@ -10,6 +10,11 @@ const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
+/// Upper bounds of the webhook delivery-time buckets, seconds.
+const DELIVERY_BUCKETS: [f64; 12] = [
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0,
+];
+
 #[derive(Default)]
 struct Histogram {
     counts: [u64; BUCKETS.len()],
@@ -22,6 +27,7 @@ struct Histogram {
 pub struct Metrics {
     counters: Mutex<BTreeMap<(String, String), u64>>,
     latency: Mutex<BTreeMap<String, Histogram>>,
+    delivery: Mutex<BTreeMap<String, Histogram>>,
     /// Signals stored.
     pub signals_created: AtomicU64,
     /// Matches formed.
@@ -72,6 +78,19 @@ impl Metrics {
         h.count += 1;
     }
 
+    /// Records a webhook delivery (2xx) `seconds` after its alert (see `alerts::webhook`).
+    pub fn delivered(&self, network: &str, seconds: f64) {
+        let mut l = lock(&self.delivery);
+        let h = l.entry(format!("network=\"{network}\"")).or_default();
+        for (i, b) in DELIVERY_BUCKETS.iter().enumerate() {
+            if seconds <= *b {
+                h.counts[i] += 1;
+            }
+        }
+        h.sum += seconds;
+        h.count += 1;
+    }
+
     /// Records a problem answered to a client.
     pub fn problem(&self, code: &str) {
         self.inc("samenloop_problems_total", format!("type=\"{code}\""), 1);
@@ -109,6 +128,26 @@ impl Metrics {
                 h.count
             ));
         }
+        let delivery = lock(&self.delivery);
+        if !delivery.is_empty() {
+            let name = "samenloop_webhook_delivery_seconds";
+            out.push_str(&format!(
+                "# HELP {name} Time from an alert to its webhook's 2xx\n# TYPE {name} histogram\n"
+            ));
+            for (labels, h) in delivery.iter() {
+                for (i, b) in DELIVERY_BUCKETS.iter().enumerate() {
+                    out.push_str(&format!(
+                        "{name}_bucket{{{labels},le=\"{b}\"}} {}\n",
+                        h.counts[i]
+                    ));
+                }
+                out.push_str(&format!(
+                    "{name}_bucket{{{labels},le=\"+Inf\"}} {}\n{name}_sum{{{labels}}} {}\n{name}_count{{{labels}}} {}\n",
+                    h.count, h.sum, h.count
+                ));
+            }
+        }
+        drop(delivery);
         let plain = [
             (
                 "samenloop_signals_created_total",

@@ -4,7 +4,7 @@ use super::auth::Verifier;
 use super::error::ApiError;
 use super::idle::IdleGuard;
 use super::metrics::Metrics;
-use super::routes::{events, figures, followup, health, matches, signals};
+use super::routes::{deliveries, events, figures, followup, health, matches, signals};
 use super::{AppState, Clock, State, system_clock};
 use crate::config::Config;
 use crate::index::IndexKey;
@@ -52,6 +52,7 @@ pub struct Application {
     state: State,
     shutdown: Arc<tokio::sync::watch::Sender<bool>>,
     writer_thread: Option<std::thread::JoinHandle<()>>,
+    webhooks: Option<crate::alerts::webhook::Worker>,
 }
 
 impl std::fmt::Debug for Application {
@@ -227,6 +228,14 @@ fn app(
             "/v1/networks/{network}/figures",
             web::get().to(figures::get),
         )
+        .route(
+            "/v1/networks/{network}/deliveries",
+            web::get().to(deliveries::list),
+        )
+        .route(
+            "/v1/networks/{network}/deliveries/{event_id}/retry",
+            web::post().to(deliveries::retry),
+        )
         .default_service(web::to(not_found))
 }
 
@@ -241,6 +250,7 @@ impl Application {
         let tls = tls_config(&cfg)?;
         let verifier = Verifier::from_config(&cfg).map_err(StartError::Setup)?;
         let index_key = load_index_key(&cfg)?;
+        let webhook_targets = crate::alerts::webhook::targets(&cfg).map_err(StartError::Setup)?;
         let policy = Arc::new(policy(&cfg, &index_key)?);
         let data_dir = cfg.resolve(&cfg.server.data_dir);
         std::fs::create_dir_all(&data_dir).map_err(|e| {
@@ -291,6 +301,8 @@ impl Application {
         let idle = secs(limits.client_idle_timeout_secs);
         let keep_alive = secs(limits.keep_alive_secs);
         let app_state = state.clone();
+        let webhooks = crate::alerts::webhook::Worker::start(state.clone(), webhook_targets)
+            .map_err(|e| StartError::Setup(format!("cannot start the webhook worker: {e}")))?;
         // The pipeline of `HttpServer::listen_rustls_0_23`, with every TLS connection
         // wrapped in an [`IdleGuard`] (see `idle.rs` for why).
         let server = actix_server::Server::build()
@@ -336,6 +348,7 @@ impl Application {
             state,
             shutdown,
             writer_thread: Some(writer_thread),
+            webhooks,
         })
     }
 
@@ -367,6 +380,10 @@ impl Application {
         let result = self.server.await;
         // However the server stopped, the background jobs end and drop their state.
         self.shutdown.send_replace(true);
+        // The worker holds a handle on the writer: stop it before waiting for the writer.
+        if let Some(w) = self.webhooks.take() {
+            w.stop().await;
+        }
         let _ = self.state.store.flush();
         let thread = self.writer_thread.take();
         drop(self.state);

@@ -823,6 +823,7 @@ pub fn run(opts: Options) -> Result<CrashReport, String> {
             networks: opts.networks,
             cache_mib: opts.cache_mib,
             workers: None,
+            webhook_url: None,
         },
     )?;
     let cfg = Config::load(&config_path).map_err(|e| e.to_string())?;

@@ -97,6 +97,11 @@ pub struct Options {
     pub seed: u64,
     /// Time-to-alert probes.
     pub probes: usize,
+    /// Start a probe this often during the measurement.
+    pub probe_interval: Duration,
+    /// Started server: start an HTTPS webhook receiver in the load tool, give every
+    /// network a webhook to it, and report the time to webhook of the probes.
+    pub webhook: bool,
     /// Negotiate HTTP/2 (default HTTP/1.1 with keep-alive).
     pub http2: bool,
     /// Token signing key id.
@@ -142,6 +147,89 @@ struct Shared {
     coordinator_tokens: Vec<String>,
     workload: Mutex<Workload>,
     progress: bool,
+    webhooks: Option<Arc<WebhookLog>>,
+}
+
+/// What the load tool's webhook receiver got.
+#[derive(Default)]
+struct WebhookLog {
+    /// First arrival of a webhook naming each probe's contact name.
+    arrivals: Mutex<std::collections::HashMap<String, Instant>>,
+    received: AtomicU64,
+    repeats: AtomicU64,
+}
+
+/// The load tool's webhook receiver (its own thread and runtime).
+struct WebhookReceiver {
+    url: String,
+    log: Arc<WebhookLog>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl WebhookReceiver {
+    /// Listens on a free loopback port with the development certificate and verifies
+    /// with the development webhook secret.
+    fn start() -> Result<WebhookReceiver, String> {
+        use crate::alerts::receiver::{Received, serve, tls_from_files};
+        let dir = development_config_path()
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let secret =
+            crate::alerts::signature::WebhookSecret::read(&dir.join("webhook-secret.dev.toml"))
+                .map_err(|e| e.to_string())?;
+        let tls = tls_from_files(&dir.join("tls-cert.dev.pem"), &dir.join("tls-key.dev.pem"))?;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| format!("webhook receiver: {e}"))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| format!("webhook receiver: {e}"))?
+            .port();
+        let log = Arc::new(WebhookLog::default());
+        let l = log.clone();
+        let on_alert = Arc::new(move |r: Received| {
+            l.received.fetch_add(1, Ordering::Relaxed);
+            if r.repeat {
+                l.repeats.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            let mut arrivals = lock(&l.arrivals);
+            for part in r.body["match"]["networks"].as_array().into_iter().flatten() {
+                for sig in part["signals"].as_array().into_iter().flatten() {
+                    if let Some(name) = sig["contact"]["name"].as_str() {
+                        if name.starts_with("Load probe ") {
+                            arrivals.entry(name.to_string()).or_insert(r.at);
+                        }
+                    }
+                }
+            }
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("load-webhook-receiver".into())
+            .spawn(move || {
+                actix_web::rt::System::new().block_on(async move {
+                    match serve(listener, tls, secret, 2, on_alert) {
+                        Ok(server) => {
+                            let _ = tx.send(Ok(server.handle()));
+                            let _ = server.await;
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(format!("webhook receiver: {e}")));
+                        }
+                    }
+                })
+            })
+            .map_err(|e| format!("webhook receiver: {e}"))?;
+        let handle = rx
+            .recv()
+            .map_err(|_| "the webhook receiver did not start".to_string())??;
+        Ok(WebhookReceiver {
+            url: format!("https://localhost:{port}/alerts"),
+            log,
+            handle,
+        })
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -586,10 +674,36 @@ struct ContactLite {
 }
 
 /// One time-to-alert probe: two organisations signal one new person; the time from
-/// the second answer until the coordinator's list shows the match (None: not within 10 s).
-async fn probe(shared: &Shared, n: usize, tally: &Mutex<Tally>) -> Option<Duration> {
+/// the second answer until the coordinator's list shows the match, and (with a webhook
+/// receiver) until the match's webhook arrived (None: not within 10 s).
+async fn probe(
+    shared: Arc<Shared>,
+    n: usize,
+    tally: Arc<Mutex<Tally>>,
+) -> (Option<Duration>, Option<Duration>) {
     let name = format!("Load probe {n}");
-    let (first, second) = lock(&shared.workload).probe_pair(&name);
+    let Some((answered, network)) = probe_send(&shared, &name, &tally).await else {
+        return (None, None);
+    };
+    let listed = probe_list(&shared, &name, network, answered).await;
+    let webhook = match &shared.webhooks {
+        None => None,
+        Some(log) => loop {
+            if let Some(at) = lock(&log.arrivals).get(&name) {
+                break Some(at.saturating_duration_since(answered));
+            }
+            if answered.elapsed() > Duration::from_secs(10) {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        },
+    };
+    (listed, webhook)
+}
+
+/// Sends a probe's pair; the instant of the second answer and the network (None: refused).
+async fn probe_send(shared: &Shared, name: &str, tally: &Mutex<Tally>) -> Option<(Instant, usize)> {
+    let (first, second) = lock(&shared.workload).probe_pair(name);
     for p in [&first, &second] {
         let sent = Instant::now();
         let out = send(shared, Mode::Single, p.org, std::slice::from_ref(&p.body)).await;
@@ -599,13 +713,23 @@ async fn probe(shared: &Shared, n: usize, tally: &Mutex<Tally>) -> Option<Durati
             return None;
         }
     }
-    let answered = Instant::now();
+    Some((Instant::now(), second.network))
+}
+
+/// Polls the coordinator's list until it shows the probe's match.
+async fn probe_list(
+    shared: &Shared,
+    name: &str,
+    network: usize,
+    answered: Instant,
+) -> Option<Duration> {
     let url = format!(
         "{}/v1/networks/{}/matches?limit=100",
         shared.base,
-        lock(&shared.workload).networks()[second.network].id
+        lock(&shared.workload).networks()[network].id
     );
-    let token = &shared.coordinator_tokens[second.network];
+    let token = &shared.coordinator_tokens[network];
+    let name = name.to_string();
     while answered.elapsed() < Duration::from_secs(10) {
         // Newest first: under heavy load more matches may have formed since the probe's,
         // so look a few pages deep before polling again.
@@ -635,24 +759,35 @@ async fn probe(shared: &Shared, n: usize, tally: &Mutex<Tally>) -> Option<Durati
     None
 }
 
-/// Runs the probes: one every 250 ms while `running`, then the rest back to back.
+/// Runs the probes: one every `interval` while `running` (each on its own task, so a
+/// slow one does not hold up the next), then the rest back to back.
 async fn run_probes(
     shared: Arc<Shared>,
     count: usize,
+    interval: Duration,
     running: Arc<AtomicBool>,
     tally: Arc<Mutex<Tally>>,
-) -> Vec<Option<Duration>> {
+) -> Vec<(Option<Duration>, Option<Duration>)> {
     let mut out = Vec::with_capacity(count);
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    while out.len() < count {
+    let mut started = 0;
+    while started < count {
         if running.load(Ordering::Relaxed) {
             tick.tick().await;
             if !running.load(Ordering::Relaxed) {
                 continue;
             }
+            started += 1;
+            tasks.spawn(probe(shared.clone(), started, tally.clone()));
+        } else {
+            started += 1;
+            out.push(probe(shared.clone(), started, tally.clone()).await);
         }
-        out.push(probe(&shared, out.len() + 1, &tally).await);
+    }
+    while let Some(r) = tasks.join_next().await {
+        out.push(r.unwrap_or((None, None)));
     }
     out
 }
@@ -760,6 +895,14 @@ pub fn run(opts: Options) -> Result<Report, String> {
         }
         (None, None) => Some(tmp.0.join("db")),
     };
+    if opts.webhook && opts.server.is_some() {
+        return Err("--webhook needs a server the load tool starts (no --server)".into());
+    }
+    let receiver = if opts.webhook {
+        Some(WebhookReceiver::start()?)
+    } else {
+        None
+    };
     let (cfg, mut spawned, base, pid) = match &opts.server {
         Some(url) => {
             let path = opts.config.clone().unwrap_or_else(development_config_path);
@@ -780,6 +923,7 @@ pub fn run(opts: Options) -> Result<Report, String> {
                     networks: opts.networks,
                     cache_mib: opts.cache_mib,
                     workers: opts.workers,
+                    webhook_url: receiver.as_ref().map(|r| r.url.clone()),
                 },
             )?;
             let cfg = Config::load(&path).map_err(|e| e.to_string())?;
@@ -880,6 +1024,7 @@ pub fn run(opts: Options) -> Result<Report, String> {
                 opts.match_share,
             )),
             progress: opts.progress,
+            webhooks: receiver.as_ref().map(|r| r.log.clone()),
         });
         let mut report = Report {
             server_url: base.clone(),
@@ -947,6 +1092,7 @@ pub fn run(opts: Options) -> Result<Report, String> {
                 probes = Some(tokio::spawn(run_probes(
                     shared.clone(),
                     opts.probes,
+                    opts.probe_interval,
                     probes_running.clone(),
                     probe_tally.clone(),
                 )));
@@ -977,21 +1123,35 @@ pub fn run(opts: Options) -> Result<Report, String> {
                 run_probes(
                     shared.clone(),
                     opts.probes,
+                    opts.probe_interval,
                     probes_running.clone(),
                     probe_tally.clone(),
                 )
                 .await
             }
         };
+        let micros = |d: &Duration| d.as_micros() as u64;
         let seen: Vec<u64> = samples
             .iter()
-            .flatten()
-            .map(|d| d.as_micros() as u64)
+            .filter_map(|s| s.0.as_ref())
+            .map(micros)
+            .collect();
+        let arrived: Vec<u64> = samples
+            .iter()
+            .filter_map(|s| s.1.as_ref())
+            .map(micros)
             .collect();
         report.time_to_alert = AlertFigures {
             probes: samples.len(),
             seen: seen.len(),
             latency_ms: Percentiles::of_micros(seen),
+            webhook: shared.webhooks.as_ref().map(|log| report::WebhookFigures {
+                arrived: arrived.len(),
+                before_answer: arrived.iter().filter(|&&m| m == 0).count(),
+                latency_ms: Percentiles::of_micros(arrived),
+                received: log.received.load(Ordering::Relaxed),
+                repeats: log.repeats.load(Ordering::Relaxed),
+            }),
         };
         let end = scrape(&shared.client, &shared.base).await?;
         let rss = pid.and_then(server::memory).map(|m| m.0);
@@ -1020,6 +1180,9 @@ pub fn run(opts: Options) -> Result<Report, String> {
     let mut report = result?;
     if let Some(mut s) = spawned.take() {
         report.server_stop_seconds = Some(s.stop(Duration::from_secs(120))?.as_secs_f64());
+    }
+    if let Some(r) = receiver {
+        drop(r.handle.stop(false));
     }
     drop(tmp);
     Ok(report)

@@ -172,6 +172,26 @@ pub struct AlertFigures {
     pub seen: usize,
     /// Percentiles over the seen probes, ms.
     pub latency_ms: Percentiles,
+    /// With `--webhook`: time from the same answer until the alert's webhook arrived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookFigures>,
+}
+
+/// Time from a matching submission's answer until its alert's webhook reached the load
+/// tool's receiver (signature verified).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WebhookFigures {
+    /// Probes whose webhook arrived within 10 s.
+    pub arrived: usize,
+    /// Percentiles over them, ms (0: the webhook arrived before the load tool had the
+    /// answer; the server sends both after the same commit).
+    pub latency_ms: Percentiles,
+    /// Probes whose webhook arrived before the answer did.
+    pub before_answer: usize,
+    /// Webhooks received in the whole run (all alerts, probes or not).
+    pub received: u64,
+    /// Of them, repeats of an event id already received (at-least-once delivery).
+    pub repeats: u64,
 }
 
 /// Everything a run measured.
@@ -357,6 +377,23 @@ impl Report {
              {} probes, {} seen; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
             a.probes, a.seen, a.latency_ms.p50, a.latency_ms.p99, a.latency_ms.max
         );
+        if let Some(w) = &a.webhook {
+            let _ = writeln!(
+                o,
+                "time to webhook (answer to the matching signal -> signed webhook at the receiver): \
+                 {} probes, {} arrived ({} before the answer); p50 {:.2} ms, p99 {:.2} ms, \
+                 p99.9 {:.2} ms, max {:.2} ms; {} webhooks received in the run, {} repeats",
+                a.probes,
+                w.arrived,
+                w.before_answer,
+                w.latency_ms.p50,
+                w.latency_ms.p99,
+                w.latency_ms.p999,
+                w.latency_ms.max,
+                thousands(w.received),
+                thousands(w.repeats)
+            );
+        }
         let _ = writeln!(
             o,
             "total: submitted {}, accepted {} (new {}), errors {}; store {} -> {} signals, {} matches formed",

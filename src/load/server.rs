@@ -83,6 +83,9 @@ pub struct GeneratedConfig {
     pub cache_mib: u64,
     /// HTTP workers (default: cores).
     pub workers: Option<usize>,
+    /// Every network's webhook goes here (signed with the development secret; the
+    /// receiver's certificate is the development one).
+    pub webhook_url: Option<String>,
 }
 
 fn quote(s: &str) -> String {
@@ -188,6 +191,15 @@ pub fn write_config(dir: &Path, g: &GeneratedConfig) -> Result<PathBuf, String> 
             quote(&format!("regie-{}@gemeente.example", net_id(i))),
             cats.join(", ")
         ));
+        if let Some(url) = &g.webhook_url {
+            t.push_str(&format!(
+                "\n[networks.webhook]\nurl = {}\nsecret_file = {}\nca_file = {}\n\
+                 timeout_secs = 10\ndead_letter_after_secs = 3600\nmax_backoff_secs = 5\n",
+                quote(url),
+                quote_path(&abs(Path::new("webhook-secret.dev.toml"))?),
+                quote_path(&abs(&dev.server.tls_cert)?)
+            ));
+        }
     }
     for i in 0..g.organisations {
         let (id, name, member): (String, String, Vec<usize>) = match ORGANISATIONS.get(i) {
@@ -435,7 +447,7 @@ mod tests {
     #[test]
     fn generated_configuration_is_valid() {
         let dir = tempfile::tempdir().unwrap();
-        for (orgs, nets) in [(20, 3), (25, 5), (2, 1)] {
+        for (orgs, nets, hook) in [(20, 3, false), (25, 5, true), (2, 1, false)] {
             let path = write_config(
                 dir.path(),
                 &GeneratedConfig {
@@ -444,12 +456,16 @@ mod tests {
                     networks: nets,
                     cache_mib: 64,
                     workers: Some(2),
+                    webhook_url: hook.then(|| "https://localhost:9443/alerts".to_string()),
                 },
             )
             .unwrap();
             let cfg = Config::load(&path).unwrap();
             assert_eq!(cfg.organisations.len(), orgs + 1);
             assert_eq!(cfg.networks.len(), nets);
+            assert!(cfg.networks.iter().all(|n| n.webhook.is_some() == hook));
+            // The secret and CA files it names load.
+            assert!(crate::alerts::webhook::targets(&cfg).is_ok());
             assert!(cfg.limits.partner_rate_per_sec >= 1_000_000);
         }
     }

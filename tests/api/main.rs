@@ -11,3 +11,4 @@ mod helpers;
 mod matching;
 mod openapi;
 mod signals;
+mod webhook;

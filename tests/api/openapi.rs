@@ -156,7 +156,30 @@ impl Checker {
 
 #[tokio::test]
 async fn every_answer_matches_the_openapi_description() {
-    let app = spawn_app().await;
+    // A webhook nobody answers, dead-lettered after a second: deliveries to look at.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "https://localhost:{}/hook",
+        free.local_addr().unwrap().port()
+    );
+    drop(free);
+    let app = spawn_app_with(|cfg| {
+        let dir = std::path::absolute(
+            samenloop::config::development_config_path()
+                .parent()
+                .unwrap(),
+        )
+        .unwrap();
+        cfg.networks[0].webhook = Some(samenloop::config::WebhookConfig {
+            url,
+            secret_file: dir.join("webhook-secret.dev.toml"),
+            ca_file: None,
+            timeout_secs: 1,
+            dead_letter_after_secs: 1,
+            max_backoff_secs: 1,
+        });
+    })
+    .await;
     let mut c = Checker {
         spec: spec(),
         seen: BTreeSet::new(),
@@ -362,6 +385,95 @@ async fn every_answer_matches_the_openapi_description() {
         .await;
     }
 
+    let deliveries = "/v1/networks/{network}/deliveries";
+    let mut dead = Value::Null;
+    for _ in 0..400 {
+        let page = c
+            .check(
+                "GET",
+                deliveries,
+                app.get(
+                    &format!("/v1/networks/{noord}/deliveries?state=dead"),
+                    &coord,
+                )
+                .await,
+            )
+            .await;
+        if let Some(d) = page["deliveries"].get(0) {
+            dead = d.clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let event_id = dead["event_id"]
+        .as_str()
+        .expect("a dead letter")
+        .to_string();
+    c.check(
+        "GET",
+        deliveries,
+        app.get(&format!("/v1/networks/{noord}/deliveries?limit=1"), &coord)
+            .await,
+    )
+    .await;
+    c.check(
+        "GET",
+        deliveries,
+        app.get(&format!("/v1/networks/{noord}/deliveries?state=x"), &coord)
+            .await,
+    )
+    .await;
+    c.check(
+        "GET",
+        deliveries,
+        app.get(&format!("/v1/networks/{noord}/deliveries"), &w)
+            .await,
+    )
+    .await;
+    c.check(
+        "GET",
+        deliveries,
+        app.get("/v1/networks/jeugd-0-12/deliveries", &coord).await,
+    )
+    .await;
+    c.check(
+        "GET",
+        deliveries,
+        app.client
+            .get(format!("{}/v1/networks/{noord}/deliveries", app.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let retry = "/v1/networks/{network}/deliveries/{event_id}/retry";
+    let retry_url = format!("/v1/networks/{noord}/deliveries/{event_id}/retry");
+    c.check(
+        "POST",
+        retry,
+        app.post(&retry_url, &coord, &Value::Null).await,
+    )
+    .await;
+    c.check(
+        "POST",
+        retry,
+        app.post(&retry_url, &coord, &Value::Null).await,
+    )
+    .await;
+    c.check("POST", retry, app.post(&retry_url, &w, &Value::Null).await)
+        .await;
+    c.check(
+        "POST",
+        retry,
+        app.post(
+            &format!("/v1/networks/{noord}/deliveries/evt_unknown/retry"),
+            &coord,
+            &Value::Null,
+        )
+        .await,
+    )
+    .await;
+
     c.check(
         "POST",
         "/v1/signals/{id}/withdraw",
@@ -492,6 +604,7 @@ fn every_problem_code_is_documented() {
         ApiError::BatchTooLarge(0),
         ApiError::ReferenceConflict,
         ApiError::SignalNotActive,
+        ApiError::DeliveryNotDead,
         ApiError::RateLimited(1),
         ApiError::UnsupportedMediaType,
         ApiError::InvalidQuery(String::new()),

@@ -89,6 +89,7 @@ pub async fn metrics(state: State) -> HttpResponse {
         ),
     ]);
     let text = text + &crate::alerts::escalation::overdue_metrics(&state);
+    let text = text + &crate::alerts::webhook::metrics_text(&state);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(text)
