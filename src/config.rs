@@ -61,6 +61,9 @@ pub struct Config {
     /// Aggregate network figures.
     #[serde(default)]
     pub figures: FiguresConfig,
+    /// The access log.
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// Whether this configuration uses the published development keys.
     #[serde(default)]
     pub development: bool,
@@ -303,6 +306,45 @@ impl Default for FiguresConfig {
     }
 }
 
+/// `[audit]`: the access log (`spec/access-log.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Whether accesses are logged. Only `samenloop load --compare-audit` turns it off,
+    /// to measure what the log costs; a server with it off prints a warning at start.
+    pub enabled: bool,
+    /// Seconds between scheduled checkpoints (made only when the log has grown).
+    pub checkpoint_every_secs: u64,
+    /// Ed25519 private key (PEM) that signs checkpoints; without it they are unsigned.
+    pub checkpoint_key: Option<PathBuf>,
+    /// Its public key (PEM), with which `audit verify` and the verify endpoint check them.
+    pub checkpoint_public_key: Option<PathBuf>,
+    /// Key id in the signatures.
+    pub checkpoint_key_id: String,
+    /// Every checkpoint is also appended to this file (JSON Lines), for copying off the
+    /// machine; by default `<data_dir>.checkpoints.jsonl` beside the data directory.
+    pub checkpoint_file: Option<PathBuf>,
+    /// Office hours for the anomaly hints, local time: from this hour…
+    pub office_start_hour: u32,
+    /// …to this hour (exclusive), on working days (`alerts.holidays` are not).
+    pub office_end_hour: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            enabled: true,
+            checkpoint_every_secs: 3600,
+            checkpoint_key: None,
+            checkpoint_public_key: None,
+            checkpoint_key_id: "audit".into(),
+            checkpoint_file: None,
+            office_start_hour: 7,
+            office_end_hour: 19,
+        }
+    }
+}
+
 fn default_threshold() -> usize {
     2
 }
@@ -359,6 +401,19 @@ impl Config {
     /// The network with this id.
     pub fn network(&self, id: &str) -> Option<&NetworkConfig> {
         self.networks.iter().find(|n| n.id == id)
+    }
+
+    /// The file every access-log checkpoint is appended to.
+    pub fn checkpoint_file(&self) -> PathBuf {
+        match &self.audit.checkpoint_file {
+            Some(p) => self.resolve(p),
+            None => {
+                let data = self.resolve(&self.server.data_dir);
+                let mut name = data.file_name().unwrap_or_default().to_os_string();
+                name.push(".checkpoints.jsonl");
+                data.with_file_name(name)
+            }
+        }
     }
 
     /// The organisation with this id.
@@ -509,6 +564,25 @@ impl Config {
             return Err(bad(
                 "alerts.stream_keepalive_secs".into(),
                 "must be below limits.client_idle_timeout_secs",
+            ));
+        }
+        let a = &self.audit;
+        if !(10..=86_400).contains(&a.checkpoint_every_secs) {
+            return Err(bad(
+                "audit.checkpoint_every_secs".into(),
+                "must be 10 to 86400 seconds",
+            ));
+        }
+        if a.office_start_hour >= a.office_end_hour || a.office_end_hour > 24 {
+            return Err(bad(
+                "audit.office_start_hour".into(),
+                "office hours must satisfy 0 <= office_start_hour < office_end_hour <= 24",
+            ));
+        }
+        if a.checkpoint_key.is_some() && a.checkpoint_public_key.is_none() {
+            return Err(bad(
+                "audit.checkpoint_public_key".into(),
+                "required with audit.checkpoint_key",
             ));
         }
         let l = &self.limits;

@@ -48,6 +48,7 @@ fn token(cfg: &Config, role: Role) -> String {
             role,
             networks: vec!["zorgnetwerk-noord".into()],
             obo: None,
+            purpose: None,
         },
     )
     .unwrap()

@@ -28,6 +28,8 @@ fn write_config(dir: &Path, extra: &str) -> std::path::PathBuf {
                 "tls_cert",
                 "tls_key",
                 "index_key_file",
+                "checkpoint_key",
+                "checkpoint_public_key",
                 "public_key",
                 "private_key",
             ]
@@ -102,6 +104,7 @@ fn token() -> String {
         role: Role::Partner,
         networks: vec!["zorgnetwerk-noord".into()],
         obo: None,
+        purpose: None,
     };
     mint(&cfg, None, &claims).unwrap()
 }

@@ -37,6 +37,8 @@ fn write_config(dir: &Path, hook_port: u16) -> PathBuf {
                 "tls_cert",
                 "tls_key",
                 "index_key_file",
+                "checkpoint_key",
+                "checkpoint_public_key",
                 "public_key",
                 "private_key",
             ]
@@ -124,6 +126,7 @@ fn partner(org: &str) -> String {
         role: Role::Partner,
         networks: vec!["zorgnetwerk-noord".into()],
         obo: None,
+        purpose: None,
     };
     mint(&cfg, None, &claims).unwrap()
 }

@@ -41,6 +41,9 @@ struct Cursor {
     /// The caller's token expires: the stream ends (the client reconnects with a fresh
     /// token and `Last-Event-ID`).
     until: tokio::time::Instant,
+    /// The access-log entry of each batch sent (its `related` filled per batch); `None`
+    /// when the log is off.
+    log: Option<crate::audit::Entry>,
 }
 
 /// The event stream of `network` after sequence `after`, until the caller's token
@@ -50,6 +53,7 @@ pub fn events(
     network: String,
     after: u64,
     expires_at: u64,
+    log: Option<crate::audit::Entry>,
 ) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -65,6 +69,7 @@ pub fn events(
         network,
         after,
         queue: VecDeque::new(),
+        log,
     };
     futures_util::stream::unfold(cursor, |mut c| async move {
         loop {
@@ -78,12 +83,23 @@ pub fn events(
             c.commits.borrow_and_update();
             let alerts = network_alerts_after(&c.state, &c.network, c.after, PAGE).ok()?;
             if !alerts.is_empty() {
+                let mut shown = Vec::new();
                 for a in alerts {
                     c.after = a.seq;
                     // An alert that cannot be rendered (its match is gone) is skipped.
                     if let Ok(p) = render(&c.state, &a) {
+                        if !shown.contains(&p.match_view.handle) {
+                            shown.push(p.match_view.handle.clone());
+                        }
                         c.queue.push_back(frame(&p));
                     }
+                }
+                // Logged before it is sent; if the log cannot be written, the stream ends.
+                if let (Some(template), false) = (&c.log, shown.is_empty()) {
+                    let mut e = template.clone();
+                    e.at_ms = c.state.now_ms();
+                    e.related = shown;
+                    crate::http::audit::append(&c.state, e).await.ok()?;
                 }
                 continue;
             }

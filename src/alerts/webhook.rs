@@ -431,12 +431,41 @@ async fn attempt(
         }
         Err(_) => return (seq, Next::Retry(Duration::from_secs(1))),
     };
-    let body = match super::payload::render(&state, &alert)
-        .and_then(|p| serde_json::to_vec(&p).map_err(|_| crate::http::error::ApiError::Internal))
-    {
+    let (body, handle) = match super::payload::render(&state, &alert).and_then(|p| {
+        serde_json::to_vec(&p)
+            .map(|b| (b, p.match_view.handle.clone()))
+            .map_err(|_| crate::http::error::ApiError::Internal)
+    }) {
         Ok(b) => b,
         Err(_) => return (seq, Next::Retry(Duration::from_secs(1))),
     };
+    // The delivery is an access: the receiver's coordinator saw the match.
+    let log = state.cfg.audit.enabled.then(|| crate::audit::Entry {
+        seq: 0,
+        at_ms: 0,
+        action: crate::audit::Action::Deliver,
+        outcome: crate::audit::Outcome::Success,
+        status: 0,
+        operation: "webhook POST".into(),
+        actor: "samenloop".into(),
+        org: None,
+        role: None,
+        on_behalf_of: None,
+        purpose: None,
+        actor_networks: Vec::new(),
+        network: Some(network.clone()),
+        object_type: Some(crate::audit::ObjectType::Match),
+        object_id: Some(handle),
+        related: vec![alert.event_id.clone()],
+        client: reqwest::Url::parse(&target.url)
+            .ok()
+            .and_then(|u| {
+                u.host_str()
+                    .map(|h| format!("{h}:{}", u.port_or_known_default().unwrap_or(443)))
+            })
+            .unwrap_or_else(|| "-".into()),
+        request_id: alert.event_id.clone(),
+    });
     let now = state.now();
     let sent = target
         .client
@@ -448,8 +477,15 @@ async fn attempt(
         .body(body)
         .send()
         .await;
+    let mut log = log;
     let outcome: Result<(), String> = match sent {
-        Ok(resp) if resp.status().is_success() => Ok(()),
+        Ok(resp) if resp.status().is_success() => {
+            if let Some(e) = log.as_mut() {
+                e.status = resp.status().as_u16();
+                e.at_ms = state.now_ms();
+            }
+            Ok(())
+        }
         Ok(resp) => Err(resp.status().as_u16().to_string()),
         Err(e) => Err(error_class(&e).to_string()),
     };
@@ -483,6 +519,9 @@ async fn attempt(
             match outcome {
                 Ok(()) => {
                     kv.remove(k);
+                    if let Some(e) = log {
+                        crate::audit::append(kv, e)?;
+                    }
                     Ok(Some((d, None)))
                 }
                 Err(o) => {

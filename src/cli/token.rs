@@ -24,6 +24,9 @@ pub struct Args {
     /// Responsible user when a system acts for a professional.
     #[arg(long)]
     pub obo: Option<String>,
+    /// Purpose of the access (claim `purpose`), recorded in the access log.
+    #[arg(long)]
+    pub purpose: Option<String>,
     /// Lifetime in seconds.
     #[arg(long, default_value_t = 3600)]
     pub ttl: u64,
@@ -84,6 +87,7 @@ pub fn run(args: Args) -> ExitCode {
         role: args.role,
         networks: args.networks,
         obo: args.obo,
+        purpose: args.purpose,
     };
     match mint(&cfg, args.kid.as_deref(), &claims) {
         Ok(t) => {

@@ -63,6 +63,9 @@ pub struct Claims {
     /// The responsible user when a system acts for a professional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub obo: Option<String>,
+    /// The purpose of the access (recorded in the access log).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
 }
 
 /// An authenticated caller.
@@ -80,6 +83,8 @@ pub struct Caller {
     pub expires_at: u64,
     /// On behalf of.
     pub obo: Option<String>,
+    /// Purpose.
+    pub purpose: Option<String>,
 }
 
 impl Caller {
@@ -175,12 +180,23 @@ impl Verifier {
         if c.sub.is_empty() || c.org.is_empty() {
             return Err(ApiError::InvalidToken);
         }
+        // These go into the access log: short, printable, no separators.
+        let printable = |s: &str| s.len() <= 256 && !s.chars().any(char::is_control);
+        if !printable(&c.sub)
+            || !printable(&c.org)
+            || c.obo.as_deref().is_some_and(|s| !printable(s))
+            || c.purpose.as_deref().is_some_and(|s| !printable(s))
+            || c.networks.iter().any(|n| !printable(n))
+        {
+            return Err(ApiError::InvalidToken);
+        }
         Ok(Caller {
             sub: c.sub,
             org: c.org,
             role: c.role,
             networks: c.networks,
             obo: c.obo,
+            purpose: c.purpose,
             expires_at: c.exp,
         })
     }

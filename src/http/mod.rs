@@ -1,5 +1,6 @@
 //! The HTTPS API: startup, authentication, errors and one file per resource.
 
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod idle;
@@ -57,6 +58,52 @@ pub struct AppState {
     pub clock: Clock,
     /// Becomes true when the server stops: event streams and background jobs end.
     pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+    /// The access log's checkpoint keys and file.
+    pub checkpoints: Arc<CheckpointKeys>,
+}
+
+/// The keys that sign and verify access-log checkpoints, and the file they go to.
+#[derive(Debug, Default)]
+pub struct CheckpointKeys {
+    /// Signs new checkpoints (none: they are unsigned).
+    pub signer: Option<crate::audit::checkpoint::Signer>,
+    /// Verifies them.
+    pub verifier: Option<crate::audit::checkpoint::Verifier>,
+    /// Every new checkpoint is appended to this file.
+    pub file: Option<std::path::PathBuf>,
+}
+
+impl CheckpointKeys {
+    /// Loads the keys named in `[audit]`.
+    pub fn from_config(cfg: &Config) -> Result<CheckpointKeys, String> {
+        let a = &cfg.audit;
+        let read = |p: &std::path::Path, what: &str| {
+            let path = cfg.resolve(p);
+            std::fs::read(&path).map_err(|e| format!("audit.{what} {}: {e}", path.display()))
+        };
+        let signer = match &a.checkpoint_key {
+            Some(p) => Some(
+                crate::audit::checkpoint::Signer::from_pem(
+                    &zeroize::Zeroizing::new(read(p, "checkpoint_key")?),
+                    &a.checkpoint_key_id,
+                )
+                .map_err(|e| format!("audit.checkpoint_key: {e}"))?,
+            ),
+            None => None,
+        };
+        let verifier = match &a.checkpoint_public_key {
+            Some(p) => Some(
+                crate::audit::checkpoint::Verifier::from_pem(&read(p, "checkpoint_public_key")?)
+                    .map_err(|e| format!("audit.checkpoint_public_key: {e}"))?,
+            ),
+            None => None,
+        };
+        Ok(CheckpointKeys {
+            signer,
+            verifier,
+            file: Some(cfg.checkpoint_file()),
+        })
+    }
 }
 
 impl std::fmt::Debug for AppState {
@@ -90,6 +137,11 @@ impl AppState {
     pub fn now(&self) -> i64 {
         (self.clock)()
     }
+
+    /// Now, unix milliseconds: the clock's second with the system clock's milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        self.now() * 1000 + crate::audit::system_ms().rem_euclid(1000)
+    }
 }
 
 /// Shared state as actix app data.
@@ -101,6 +153,7 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let state = req.app_data::<State>().cloned();
+        let audit = audit::Audit::of(req);
         let header = req
             .headers()
             .get(actix_web::http::header::AUTHORIZATION)
@@ -115,6 +168,8 @@ impl FromRequest for Caller {
                 .ok_or(ApiError::Unauthenticated)?
                 .trim();
             let caller = state.verifier.verify(token)?;
+            // Signed by a configured key: who it is goes into the log even if refused below.
+            audit.caller(&caller);
             if caller.role == auth::Role::Partner && state.cfg.organisation(&caller.org).is_none() {
                 return Err(ApiError::InvalidToken);
             }

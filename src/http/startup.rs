@@ -1,10 +1,11 @@
 //! Building and running the HTTPS server.
 
+use super::audit::{Audit, Record, request_id};
 use super::auth::Verifier;
 use super::error::ApiError;
 use super::idle::IdleGuard;
 use super::metrics::Metrics;
-use super::routes::{deliveries, events, figures, followup, health, matches, signals};
+use super::routes::{audit, deliveries, events, figures, followup, health, matches, signals};
 use super::{AppState, Clock, State, system_clock};
 use crate::config::Config;
 use crate::index::IndexKey;
@@ -21,7 +22,7 @@ use actix_web::dev::{
 };
 use actix_web::http::header;
 use actix_web::rt::net::TcpStream;
-use actix_web::{App, HttpResponse, web};
+use actix_web::{App, HttpMessage, HttpResponse, web};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -162,8 +163,58 @@ fn app(
     >,
 > {
     let metrics = state.metrics.clone();
+    let audit_state = state.clone();
     App::new()
         .app_data(state)
+        .wrap_fn(move |req, srv| {
+            // The access log: one entry per request under /v1/ (see `http::audit`).
+            let state = audit_state.clone();
+            let audit = (state.cfg.audit.enabled && req.path().starts_with("/v1/")).then(|| {
+                let a = Audit::new(Record {
+                    request_id: request_id(),
+                    client: req
+                        .peer_addr()
+                        .map(|a| a.ip().to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    operation: format!(
+                        "{} {}",
+                        req.method(),
+                        req.match_pattern().unwrap_or_else(|| "(no route)".into())
+                    ),
+                    read: req.method() == actix_web::http::Method::GET,
+                    ..Record::default()
+                });
+                req.extensions_mut().insert(a.clone());
+                a
+            });
+            let fut = srv.call(req);
+            async move {
+                let res = fut.await?;
+                let Some(audit) = audit else {
+                    return Ok(res.map_into_left_body());
+                };
+                let status = res.status().as_u16();
+                let written = match audit.pending(&state, status) {
+                    Some(entry) => crate::http::audit::append(&state, entry).await,
+                    None => Ok(()),
+                };
+                let mut res = match written {
+                    Ok(()) => res.map_into_left_body(),
+                    // Not logged, not shown: the answer becomes the failure.
+                    Err(e) => {
+                        let (req, _) = res.into_parts();
+                        ServiceResponse::new(req, HttpResponse::from_error(e)).map_into_right_body()
+                    }
+                };
+                if let Some(id) = audit.request_id() {
+                    if let Ok(v) = header::HeaderValue::from_str(&id) {
+                        res.headers_mut()
+                            .insert(header::HeaderName::from_static("x-request-id"), v);
+                    }
+                }
+                Ok(res)
+            }
+        })
         .wrap_fn(move |req, srv| {
             let started = Instant::now();
             let route = req
@@ -236,6 +287,21 @@ fn app(
             "/v1/networks/{network}/deliveries/{event_id}/retry",
             web::post().to(deliveries::retry),
         )
+        .route("/v1/audit/entries", web::get().to(audit::entries))
+        .route("/v1/audit/export", web::get().to(audit::export))
+        .route("/v1/audit/views/users", web::get().to(audit::per_user))
+        .route("/v1/audit/views/days", web::get().to(audit::per_day))
+        .route("/v1/audit/anomalies", web::get().to(audit::anomalies))
+        .route(
+            "/v1/audit/subject-access",
+            web::post().to(audit::subject_access),
+        )
+        .route("/v1/audit/checkpoints", web::get().to(audit::checkpoints))
+        .route(
+            "/v1/audit/checkpoints",
+            web::post().to(audit::make_checkpoint),
+        )
+        .route("/v1/audit/verify", web::get().to(audit::verify))
         .default_service(web::to(not_found))
 }
 
@@ -250,6 +316,13 @@ impl Application {
         let tls = tls_config(&cfg)?;
         let verifier = Verifier::from_config(&cfg).map_err(StartError::Setup)?;
         let index_key = load_index_key(&cfg)?;
+        let checkpoints = super::CheckpointKeys::from_config(&cfg).map_err(StartError::Setup)?;
+        if !cfg.audit.enabled {
+            eprintln!(
+                "samenloop: WARNING: the access log is switched off (audit.enabled = false): \
+                 accesses are not logged. Only for measuring its cost; never with real data."
+            );
+        }
         let webhook_targets = crate::alerts::webhook::targets(&cfg).map_err(StartError::Setup)?;
         let policy = Arc::new(policy(&cfg, &index_key)?);
         let data_dir = cfg.resolve(&cfg.server.data_dir);
@@ -288,6 +361,7 @@ impl Application {
             buckets: Mutex::new(Default::default()),
             clock,
             shutdown: shutdown.clone(),
+            checkpoints: Arc::new(checkpoints),
         });
         let mut tls = tls;
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -376,6 +450,7 @@ impl Application {
     /// jobs (escalation of overdue follow-ups) run meanwhile.
     pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
         crate::alerts::escalation::spawn(self.state.clone());
+        super::audit::spawn_checkpoints(self.state.clone());
         spawn_signal_listener(self.shutdown.clone());
         let result = self.server.await;
         // However the server stopped, the background jobs end and drop their state.

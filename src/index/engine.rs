@@ -20,6 +20,8 @@
 //! | `n` | network 0 match id | empty (per-network match list) |
 //! | `o` | outbox sequence | [`Alert`] JSON |
 //! | `C` | network 0 series day | i64 BE: daily signal counters (see [`super::counters`]) |
+//! | `A` | P2, signal id | empty: keys of withdrawn signals (see [`crate::audit::subject`]) |
+//! | `L` `U` `O` `K` | | the access log (see [`crate::audit`]) |
 //!
 //! Entity and household ids share the signal-id space: a signal that links to nothing
 //! is its own entity and household (id = its signal id) and costs no extra records.
@@ -61,6 +63,11 @@ pub trait Kv: KvRead {
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>);
     /// Removes a value.
     fn remove(&mut self, key: Vec<u8>);
+    /// Writes an access-log value ([`crate::audit`]): like [`Kv::put`], but a request
+    /// whose only writes are these is still taken while the disk is low.
+    fn put_log(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.put(key, value);
+    }
     /// The postings of a key, the request's own changes included, oldest first.
     fn postings(&self, p2: &[u8; 32]) -> Vec<Posting>;
     /// Adds a signal's posting to a key (replacing one the signal had there).
@@ -315,6 +322,40 @@ pub fn match_by_handle(kv: &dyn KvRead, handle: &str) -> Result<Option<MatchReco
 /// Loads a match by id.
 pub fn match_by_id(kv: &dyn KvRead, id: u64) -> Result<Option<MatchRecord>, EngineError> {
     get_json(kv, &match_key(id))
+}
+
+/// The matches a signal is in now: the person match of its entity and the household
+/// or family match of its entity's household.
+pub fn matches_of(kv: &dyn KvRead, rec: &SignalRecord) -> Result<Vec<MatchRecord>, EngineError> {
+    let mut out = Vec::new();
+    let mut scopes = vec![scope_key(MatchKind::Person, rec.entity)];
+    if let Some(e) = load_entity(kv, rec.entity)? {
+        scopes.push(scope_key(MatchKind::Household, e.household));
+    }
+    for k in scopes {
+        if let Some(mid) = get_u64(kv, &k)? {
+            if let Some(m) = match_by_id(kv, mid)? {
+                out.push(m);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Writes the archive key index of a signal that leaves the posting lists (withdrawn),
+/// so that a data-subject access request still finds it ([`crate::audit::subject`]).
+pub fn archive_keys(kv: &mut dyn Kv, rec: &SignalRecord) {
+    for k in rec
+        .person
+        .iter()
+        .chain(rec.household.iter())
+        .chain(rec.family.iter().flatten())
+    {
+        kv.put(
+            crate::audit::subject::archive_key(&k.p2, rec.id),
+            Vec::new(),
+        );
+    }
 }
 
 fn member_of(rec: &SignalRecord) -> Member {
@@ -1053,6 +1094,7 @@ pub fn withdraw(
         kv.remove_posting(&k.p2, rec.id);
     }
     rec.state = SignalState::Withdrawn { reason, at: now };
+    archive_keys(kv, &rec);
     put_signal(kv, &rec);
     set_member(kv, &rec, |m| m.active = false)?;
     Ok(rec)

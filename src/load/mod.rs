@@ -815,6 +815,7 @@ pub(crate) fn token(
         role,
         networks,
         obo: None,
+        purpose: None,
     };
     mint(cfg, kid, &claims).map_err(|e| format!("cannot mint a token: {e}"))
 }

@@ -12,7 +12,7 @@
 
 use crate::index::counters;
 use crate::index::engine::{EngineError, Entry, Kv, KvRead, Policy, index_signal};
-use crate::index::model::{Posting, SignalId, SignalRecord};
+use crate::index::model::{Posting, SignalId, SignalRecord, SignalState};
 use crate::index::postings::{PostingDelta, PostingIndex};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -46,6 +46,9 @@ impl From<EngineError> for StoreError {
         StoreError::Engine(e.to_string())
     }
 }
+
+/// Marks a database whose withdrawn signals all have archive key index entries.
+const ARCHIVE_COMPLETE_KEY: &[u8] = b"carchive_index";
 
 /// The sled database with the index tree, and the posting lists derived from it.
 #[derive(Clone)]
@@ -112,6 +115,11 @@ impl Store {
             Some(_) => None,
             None => Some(counters::Backfill::default()),
         };
+        // A database made before the archive key index: write it for withdrawn signals.
+        let mut archive = match tree.get(ARCHIVE_COMPLETE_KEY)? {
+            Some(_) => None,
+            None => Some(sled::Batch::default()),
+        };
         for item in tree.scan_prefix([b's']) {
             let (_, v) = item?;
             let rec = SignalRecord::decode(&v)
@@ -120,7 +128,25 @@ impl Store {
             if let Some(b) = backfill.as_mut() {
                 b.add(&rec);
             }
+            if let (Some(b), SignalState::Withdrawn { .. }) = (archive.as_mut(), &rec.state) {
+                for k in rec
+                    .person
+                    .iter()
+                    .chain(rec.household.iter())
+                    .chain(rec.family.iter().flatten())
+                {
+                    b.insert(
+                        crate::audit::subject::archive_key(&k.p2, rec.id),
+                        Vec::new(),
+                    );
+                }
+            }
             records += 1;
+        }
+        if let Some(mut b) = archive {
+            b.insert(ARCHIVE_COMPLETE_KEY, Vec::new());
+            tree.apply_batch(b)?;
+            tree.flush()?;
         }
         if let Some(b) = backfill {
             let mut batch = sled::Batch::default();
@@ -232,6 +258,32 @@ impl Store {
         Ok(out)
     }
 
+    /// Keys and values from `start` (inclusive) to `end` (exclusive), in key order or
+    /// (`rev`) last key first; read lazily, so a long range costs no memory.
+    pub fn range(
+        &self,
+        start: Vec<u8>,
+        end: Vec<u8>,
+        rev: bool,
+    ) -> impl Iterator<Item = Result<Entry, StoreError>> + use<> {
+        let iter = self.tree.range(start..end);
+        let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>> + Send> = if rev {
+            Box::new(iter.rev())
+        } else {
+            Box::new(iter)
+        };
+        iter.map(|r| {
+            r.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .map_err(StoreError::from)
+        })
+    }
+
+    /// The postings of a key in the in-memory lists (expired signals included, until
+    /// they are withdrawn or the lists are rebuilt).
+    pub fn postings_of(&self, p2: &[u8; 32]) -> Vec<Posting> {
+        self.lock_postings().get(p2).to_vec()
+    }
+
     /// Every key and value, for tests that check what is (not) stored.
     pub fn dump(&self) -> Result<Vec<Entry>, StoreError> {
         let mut out = Vec::new();
@@ -295,6 +347,8 @@ pub struct Overlay<'a> {
     index: &'a PostingIndex,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     delta: PostingDelta,
+    /// Whether anything but access-log values was written.
+    data_writes: bool,
 }
 
 impl<'a> Overlay<'a> {
@@ -304,7 +358,13 @@ impl<'a> Overlay<'a> {
             index,
             writes: BTreeMap::new(),
             delta: PostingDelta::default(),
+            data_writes: false,
         }
+    }
+
+    /// Whether the request wrote anything but its access-log entry.
+    fn writes_data(&self) -> bool {
+        self.data_writes || !self.delta.is_empty()
     }
 
     fn into_parts(self) -> (sled::Batch, usize, PostingDelta) {
@@ -349,10 +409,15 @@ impl KvRead for Overlay<'_> {
 
 impl Kv for Overlay<'_> {
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.data_writes = true;
         self.writes.insert(key, Some(value));
     }
     fn remove(&mut self, key: Vec<u8>) {
+        self.data_writes = true;
         self.writes.insert(key, None);
+    }
+    fn put_log(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.writes.insert(key, Some(value));
     }
     fn postings(&self, p2: &[u8; 32]) -> Vec<Posting> {
         self.delta.view(self.index, p2)
@@ -380,6 +445,20 @@ pub struct DiskState {
     pub free_bytes: AtomicU64,
     /// Whether the free space was below the reserve at the last check.
     pub low: AtomicBool,
+    /// Whether the free space was below half the reserve at the last check: then not
+    /// even access-log entries are written, so reads are refused too.
+    pub critical: AtomicBool,
+}
+
+/// How much room the writer has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Room {
+    /// Above the reserve: everything is written.
+    Ample,
+    /// Below the reserve: only requests whose sole write is their access-log entry.
+    Low,
+    /// Below half the reserve: nothing.
+    Critical,
 }
 
 /// How often the writer looks at the free space, at most.
@@ -393,10 +472,10 @@ struct DiskGuard {
 }
 
 impl DiskGuard {
-    /// Whether writes must be refused now.
-    fn low(&mut self, store: &Store) -> bool {
+    /// Which writes may be made now.
+    fn room(&mut self, store: &Store) -> Room {
         if self.reserve == 0 {
-            return false;
+            return Room::Ample;
         }
         if self.checked.is_none_or(|t| t.elapsed() >= DISK_CHECK_EVERY) {
             self.checked = Some(std::time::Instant::now());
@@ -416,10 +495,19 @@ impl DiskGuard {
                         );
                     }
                 }
+                self.state
+                    .critical
+                    .store(free < self.reserve / 2, Ordering::Relaxed);
                 self.state.free_bytes.store(free, Ordering::Relaxed);
             }
         }
-        self.state.low.load(Ordering::Relaxed)
+        if self.state.critical.load(Ordering::Relaxed) {
+            Room::Critical
+        } else if self.state.low.load(Ordering::Relaxed) {
+            Room::Low
+        } else {
+            Room::Ample
+        }
     }
 }
 
@@ -449,7 +537,9 @@ impl Writer {
     /// Starts the writer thread for `store`. It stops when every `Writer` handle is dropped.
     /// While the data directory's file system has fewer than `reserve_bytes` free (0:
     /// never), requests that would write fail with [`StoreError::DiskFull`] and write
-    /// nothing; requests that write nothing (an idempotent resubmission) still succeed.
+    /// nothing; requests that write nothing but their access-log entry (a read, an
+    /// idempotent resubmission) still succeed until the free space falls below half
+    /// the reserve.
     pub fn start(
         store: Store,
         reserve_bytes: u64,
@@ -464,7 +554,7 @@ impl Writer {
             state: disk.clone(),
         };
         // A first look now, so that /metrics and the log tell before the first write.
-        guard.low(&store);
+        guard.room(&store);
         let (h, f) = (healthy.clone(), flushes.clone());
         let (commits, _) = tokio::sync::watch::channel(0u64);
         let c = commits.clone();
@@ -535,16 +625,21 @@ fn writer_loop(
     while let Ok(first) = rx.recv() {
         let mut pending: Vec<Finish> = Vec::new();
         let mut job = Some(first);
-        let disk_low = guard.low(&store);
+        let room = guard.room(&store);
         let mut index = store.lock_postings();
         while let Some(j) = job.take() {
             let mut ov = Overlay::new(&store.tree, &index);
             let (finish, apply) = j(&mut ov);
             if apply {
+                let refuse = match room {
+                    Room::Ample => false,
+                    Room::Low => ov.writes_data(),
+                    Room::Critical => true,
+                };
                 let (batch, n, delta) = ov.into_parts();
                 let applied = if n == 0 {
                     Ok(())
-                } else if disk_low {
+                } else if refuse {
                     // Nothing of it is applied: the batch and the delta are dropped.
                     Err(StoreError::DiskFull)
                 } else {

@@ -405,7 +405,11 @@ fn header_shape(resp: &reqwest::Response) -> Vec<(String, String)> {
         .headers()
         .iter()
         .filter(|(k, _)| !matches!(k.as_str(), "date" | "location" | "content-length"))
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        // Every answer has its own request id: only that it is there is compared.
+        .map(|(k, v)| match k.as_str() {
+            "x-request-id" => (k.to_string(), "req_…".to_string()),
+            _ => (k.to_string(), v.to_str().unwrap_or("").to_string()),
+        })
         .collect();
     h.sort();
     h

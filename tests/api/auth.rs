@@ -22,6 +22,7 @@ fn claims(app: &TestApp) -> Claims {
         role: Role::Partner,
         networks: vec!["zorgnetwerk-noord".into()],
         obo: None,
+        purpose: None,
     }
 }
 

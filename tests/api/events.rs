@@ -366,6 +366,7 @@ async fn a_stream_ends_when_the_token_expires() {
         role: samenloop::http::auth::Role::Coordinator,
         networks: vec![NOORD.into()],
         obo: None,
+        purpose: None,
     });
     let mut sse = Sse::open_with(&app, NOORD, None, &short).await;
     let mut comments = 0;

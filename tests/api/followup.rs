@@ -235,6 +235,7 @@ async fn every_transition_and_every_refusal() {
         role: Role::Coordinator,
         networks: vec![NOORD.into()],
         obo: Some("r.de.jong".into()),
+        purpose: None,
     });
     let resp = app.post(&path, &obo_token, &body).await;
     assert_eq!(resp.status().as_u16(), 200);

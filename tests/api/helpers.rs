@@ -151,6 +151,7 @@ impl TestApp {
             role,
             networks: networks.iter().map(|s| s.to_string()).collect(),
             obo: None,
+            purpose: None,
         })
     }
 

@@ -5,6 +5,8 @@
 
 use crate::alerts::payload::alert_at;
 use crate::alerts::webhook::{self, Delivery, dead_prefix, seq_of};
+use crate::audit::{Action, ObjectType};
+use crate::http::audit::Audit;
 use crate::http::auth::{Caller, Role};
 use crate::http::error::ApiError;
 use crate::http::{State, rfc3339};
@@ -68,11 +70,19 @@ struct ListQuery {
 }
 
 /// The network, if the caller may see its deliveries.
-fn network_in_scope(state: &State, caller: &Caller, network: String) -> Result<String, ApiError> {
+fn network_in_scope(
+    state: &State,
+    caller: &Caller,
+    audit: &Audit,
+    network: String,
+) -> Result<String, ApiError> {
     caller.require(&[Role::Coordinator, Role::Admin])?;
-    if state.cfg.network(&network).is_none()
-        || (caller.role == Role::Coordinator && !caller.in_network(&network))
-    {
+    if state.cfg.network(&network).is_none() {
+        return Err(ApiError::NotFound);
+    }
+    audit.network(&network);
+    if caller.role == Role::Coordinator && !caller.in_network(&network) {
+        audit.scope_denied();
         return Err(ApiError::NotFound);
     }
     Ok(network)
@@ -103,10 +113,12 @@ fn view(state: &State, seq: u64, d: &Delivery, dead: bool) -> Result<DeliveryVie
 pub async fn list(
     state: State,
     caller: Caller,
+    audit: Audit,
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let network = network_in_scope(&state, &caller, path.into_inner())?;
+    audit.set(Action::Search, ObjectType::Deliveries);
+    let network = network_in_scope(&state, &caller, &audit, path.into_inner())?;
     let q = web::Query::<ListQuery>::from_query(req.query_string())
         .map_err(|e| ApiError::InvalidQuery(e.to_string()))?
         .into_inner();
@@ -181,22 +193,35 @@ fn find(state: &State, network: &str, event_id: &str) -> Result<Option<(u64, boo
 pub async fn retry(
     state: State,
     caller: Caller,
+    audit: Audit,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
+    audit.set(Action::Update, ObjectType::Deliveries);
     let (network, event_id) = path.into_inner();
-    let network = network_in_scope(&state, &caller, network)?;
+    let network = network_in_scope(&state, &caller, &audit, network)?;
     if event_id.len() > 64 {
         return Err(ApiError::NotFound);
     }
     let (seq, dead) = find(&state, &network, &event_id)?.ok_or(ApiError::NotFound)?;
+    audit.object(&event_id, None);
     if !dead {
         return Err(ApiError::DeliveryNotDead);
     }
     let net = network.clone();
+    let log = audit.draft(&state, 200);
     let requeued = state
         .writer
-        .run(move |kv| webhook::requeue(kv, &net, seq))
+        .run(move |kv| {
+            let d = webhook::requeue(kv, &net, seq)?;
+            if let (Some(_), Some(e)) = (&d, log) {
+                crate::audit::append(kv, e)?;
+            }
+            Ok(d)
+        })
         .await?;
+    if requeued.is_some() {
+        audit.logged();
+    }
     // Meanwhile requeued by someone else: it is pending now.
     let Some(d) = requeued else {
         if KvRead::get(&state.store, &pending_key(&network, seq))?.is_some() {

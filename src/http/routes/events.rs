@@ -2,7 +2,9 @@
 //! server-sent-events stream (`Accept: text/event-stream`) or as JSON pages (pull).
 
 use crate::alerts::payload::{AlertPayload, network_alerts_after, render};
+use crate::audit::{Action, ObjectType};
 use crate::http::State;
+use crate::http::audit::Audit;
 use crate::http::auth::{Caller, Role};
 use crate::http::error::ApiError;
 use actix_web::http::header;
@@ -59,12 +61,19 @@ fn wants_stream(req: &HttpRequest) -> bool {
 pub async fn events(
     state: State,
     caller: Caller,
+    audit: Audit,
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    audit.set(Action::Search, ObjectType::Events);
     caller.require(&[Role::Coordinator])?;
     let network = path.into_inner();
-    if state.cfg.network(&network).is_none() || !caller.in_network(&network) {
+    if state.cfg.network(&network).is_none() {
+        return Err(ApiError::NotFound);
+    }
+    audit.network(&network);
+    if !caller.in_network(&network) {
+        audit.scope_denied();
         return Err(ApiError::NotFound);
     }
     let q = web::Query::<EventsQuery>::from_query(req.query_string())
@@ -86,8 +95,14 @@ pub async fn events(
             Some(a) => a,
             None => latest(&state, &network)?,
         };
+        // The opening is logged by the middleware; every batch of events the stream
+        // sends later is logged before it is sent, with the matches it shows.
+        let log = audit.draft(&state, 200).map(|mut e| {
+            e.action = Action::Read;
+            e
+        });
         let stream =
-            crate::alerts::stream::events(state.clone(), network, after, caller.expires_at);
+            crate::alerts::stream::events(state.clone(), network, after, caller.expires_at, log);
         return Ok(HttpResponse::Ok()
             .content_type("text/event-stream")
             .insert_header((header::CACHE_CONTROL, "no-cache"))
@@ -105,5 +120,6 @@ pub async fn events(
         .iter()
         .map(|a| render(&state, a))
         .collect::<Result<Vec<_>, _>>()?;
+    audit.related(events.iter().map(|e| e.match_view.handle.clone()));
     Ok(HttpResponse::Ok().json(EventPage { events, next_after }))
 }

@@ -1,6 +1,8 @@
 //! `GET /v1/networks/{network}/figures`: aggregate counts of one network over a period,
 //! for the municipality. Counts only, small cells withheld ([`crate::index::figures`]).
 
+use crate::audit::{Action, ObjectType};
+use crate::http::audit::Audit;
 use crate::http::auth::{Caller, Role};
 use crate::http::error::ApiError;
 use crate::http::{State, rfc3339};
@@ -47,14 +49,21 @@ fn day(s: &str, name: &str) -> Result<i64, ApiError> {
 pub async fn get(
     state: State,
     caller: Caller,
+    audit: Audit,
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    audit.set(Action::Search, ObjectType::Figures);
     caller.require(&[Role::Coordinator, Role::Admin])?;
     let network = path.into_inner();
     // The operator sees every network's figures; a coordinator only its own.
     let allowed = caller.role == Role::Admin || caller.in_network(&network);
-    if state.cfg.network(&network).is_none() || !allowed {
+    if state.cfg.network(&network).is_none() {
+        return Err(ApiError::NotFound);
+    }
+    audit.network(&network);
+    if !allowed {
+        audit.scope_denied();
         return Err(ApiError::NotFound);
     }
     let q = web::Query::<FiguresQuery>::from_query(req.query_string())

@@ -4,7 +4,9 @@
 //! [`crate::index::followup`]. A step is written with the partner feedback and a
 //! `match.followed_up` alert in one transaction; a refused step changes nothing.
 
+use crate::audit::ObjectType;
 use crate::calendar;
+use crate::http::audit::Audit;
 use crate::http::auth::{Caller, Role};
 use crate::http::error::ApiError;
 use crate::http::routes::matches::match_view;
@@ -159,10 +161,12 @@ fn refused(e: ActionError) -> ApiError {
 pub async fn act(
     state: State,
     caller: Caller,
+    audit: Audit,
     path: web::Path<String>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    audit.set(crate::audit::Action::Update, ObjectType::Match);
     caller.require(&[Role::Coordinator])?;
     let body: Body = read_json(&req, payload, 4096).await?;
     if path.len() > 64 {
@@ -170,7 +174,15 @@ pub async fn act(
     }
     let m = engine::match_by_handle(&state.store, &path)?.ok_or(ApiError::NotFound)?;
     let mine: Vec<&String> = m.networks.iter().filter(|n| caller.in_network(n)).collect();
+    audit.object(
+        &m.handle,
+        mine.first()
+            .copied()
+            .or(m.networks.first())
+            .map(|n| n.as_str()),
+    );
     if mine.is_empty() {
+        audit.scope_denied();
         return Err(ApiError::NotFound);
     }
     let network = match &body.network {
@@ -192,6 +204,7 @@ pub async fn act(
             ));
         }
     };
+    audit.network(&network);
     let now = state.now();
     let action = parse_action(&body, now)?;
     let actor = Actor {
@@ -200,11 +213,25 @@ pub async fn act(
     };
     let policy = state.policy.clone();
     let (mid, net, act) = (m.id, network.clone(), action.clone());
+    // The answer shows the match with the network's signals.
+    audit.related(crate::http::routes::matches::shown_signals(
+        &state,
+        &m,
+        &|n| caller.in_network(n),
+    ));
+    let log = audit.draft(&state, 200);
     state
         .writer
-        .run(move |kv| followup::act(kv, &policy, &mut OsIds, mid, &net, &act, &actor, now))
+        .run(move |kv| {
+            let done = followup::act(kv, &policy, &mut OsIds, mid, &net, &act, &actor, now)?;
+            if let (Ok(_), Some(e)) = (&done, log) {
+                crate::audit::append(kv, e)?;
+            }
+            Ok(done)
+        })
         .await?
         .map_err(refused)?;
+    audit.logged();
     state.metrics.alerts_written.fetch_add(1, Ordering::Relaxed);
     state.metrics.inc(
         "samenloop_followup_steps_total",

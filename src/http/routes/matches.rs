@@ -4,6 +4,8 @@
 //! contact point, category and dates; of other networks only their name and
 //! coordinator contact. Never a pseudonym, never a reference.
 
+use crate::audit::{Action, ObjectType};
+use crate::http::audit::Audit;
 use crate::http::auth::{Caller, Role};
 use crate::http::error::ApiError;
 use crate::http::{State, rfc3339};
@@ -232,21 +234,54 @@ pub fn match_view(
     })
 }
 
+/// The public ids of the signals a view shows (for the access log).
+pub fn shown_signals(state: &State, m: &MatchRecord, own: &dyn Fn(&str) -> bool) -> Vec<String> {
+    let now = state.now();
+    engine::match_signals(&state.store, m)
+        .map(|sigs| {
+            sigs.into_iter()
+                .filter(|s| s.is_active(now) && own(&s.network))
+                .map(|s| s.public_id)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Names a match and the signals shown with it in the request's log entry.
+fn log_match(audit: &Audit, state: &State, m: &MatchRecord, caller: &Caller, primary: bool) {
+    if !audit.active() {
+        return;
+    }
+    let own_net = m.networks.iter().find(|n| caller.in_network(n));
+    if primary {
+        audit.object(&m.handle, own_net.map(String::as_str));
+    } else {
+        audit.related([m.handle.clone()]);
+    }
+    audit.related(shown_signals(state, m, &|n| caller.in_network(n)));
+}
+
 /// `GET /v1/matches/{handle}`
 pub async fn get(
     state: State,
     caller: Caller,
+    audit: Audit,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    audit.set(Action::Read, ObjectType::Match);
     caller.require(&[Role::Coordinator])?;
     if path.len() > 64 {
         return Err(ApiError::NotFound);
     }
     let m = engine::match_by_handle(&state.store, &path)?.ok_or(ApiError::NotFound)?;
     if !visible(&m, &caller) {
+        audit.object(&m.handle, m.networks.first().map(String::as_str));
+        audit.scope_denied();
         return Err(ApiError::NotFound);
     }
-    Ok(HttpResponse::Ok().json(match_view(&state, &m, &|n| caller.in_network(n))?))
+    let view = match_view(&state, &m, &|n| caller.in_network(n))?;
+    log_match(&audit, &state, &m, &caller, true);
+    Ok(HttpResponse::Ok().json(view))
 }
 
 #[derive(Debug, Deserialize)]
@@ -321,12 +356,19 @@ fn day_start(s: &str, name: &str) -> Result<i64, ApiError> {
 pub async fn list(
     state: State,
     caller: Caller,
+    audit: Audit,
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    audit.set(Action::Search, ObjectType::Match);
     caller.require(&[Role::Coordinator])?;
     let network = path.into_inner();
-    if state.cfg.network(&network).is_none() || !caller.in_network(&network) {
+    if state.cfg.network(&network).is_none() {
+        return Err(ApiError::NotFound);
+    }
+    audit.network(&network);
+    if !caller.in_network(&network) {
+        audit.scope_denied();
         return Err(ApiError::NotFound);
     }
     let q = web::Query::<ListQuery>::from_query(req.query_string())
@@ -406,6 +448,7 @@ pub async fn list(
                 break 'pages;
             }
             out.push(match_view(&state, &m, &|n| caller.in_network(n))?);
+            log_match(&audit, &state, &m, &caller, false);
         }
     }
     Ok(HttpResponse::Ok().json(MatchPage {

@@ -3,6 +3,8 @@
 //! The answer to a submission is the same whether or not the signal matched: the
 //! matching runs on the same path for every signal and its outcome is never returned.
 
+use crate::audit::{Action, Entry, ObjectType};
+use crate::http::audit::Audit;
 use crate::http::auth::{Caller, Role};
 use crate::http::error::{ApiError, Problem};
 use crate::http::{State, read_json, rfc3339};
@@ -290,11 +292,21 @@ fn record_effects(state: &State, fx: &Effects, created: u64) {
         .fetch_add(fx.refused_merges, Ordering::Relaxed);
 }
 
-/// Runs submissions on the writer and returns each outcome with the stored signal.
+/// How a submission's access-log entry is completed in its transaction.
+enum Log {
+    /// One signal: its status (201, 200 or 409) and id.
+    One(Entry),
+    /// A batch: status 200, the stored signals as `related`.
+    Batch(Entry),
+}
+
+/// Runs submissions on the writer and returns each outcome with the stored signal; the
+/// access-log entry (if any) is appended in the same transaction.
 async fn store_all(
     state: &State,
     items: Vec<NewSignal>,
     now: i64,
+    log: Option<Log>,
 ) -> Result<Vec<(SubmitOutcome, Option<SignalRecord>)>, ApiError> {
     let policy = state.policy.clone();
     let (results, fx) = state
@@ -302,15 +314,34 @@ async fn store_all(
         .run(move |kv| {
             let mut fx = Effects::default();
             let mut out = Vec::with_capacity(items.len());
+            let mut stored = Vec::new();
+            let mut last = (0u16, String::new());
             for item in items {
                 let outcome = engine::submit(kv, &policy, item, now, &mut OsIds, &mut fx)?;
-                let id = match &outcome {
-                    SubmitOutcome::Created { public_id, .. }
-                    | SubmitOutcome::Existing { public_id }
-                    | SubmitOutcome::Conflict { public_id } => public_id.clone(),
+                let (status, id) = match &outcome {
+                    SubmitOutcome::Created { public_id, .. } => (201, public_id.clone()),
+                    SubmitOutcome::Existing { public_id } => (200, public_id.clone()),
+                    SubmitOutcome::Conflict { public_id } => (409, public_id.clone()),
                 };
+                if status != 409 {
+                    stored.push(id.clone());
+                }
                 let rec = engine::signal_by_public_id(&*kv, &id)?;
+                last = (status, id);
                 out.push((outcome, rec));
+            }
+            match log {
+                Some(Log::One(mut e)) => {
+                    e.status = last.0;
+                    e.outcome = crate::audit::Outcome::of_status(last.0, false);
+                    e.object_id = Some(last.1);
+                    crate::audit::append(kv, e)?;
+                }
+                Some(Log::Batch(mut e)) => {
+                    e.related = stored;
+                    crate::audit::append(kv, e)?;
+                }
+                None => {}
             }
             Ok((out, fx))
         })
@@ -341,15 +372,20 @@ fn answer(
 pub async fn submit(
     state: State,
     caller: Caller,
+    audit: Audit,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    audit.set(Action::Create, ObjectType::Signal);
     caller.require(&[Role::Partner])?;
     let body: SubmitBody = read_json(&req, payload, state.cfg.limits.max_body_bytes).await?;
     state.rate_limit(&caller.org, 1)?;
     let now = state.now();
     let item = prepare(&state, &caller, body, now)?;
-    let mut results = store_all(&state, vec![item], now).await?;
+    audit.network(&item.network);
+    let log = audit.draft(&state, 201).map(Log::One);
+    let mut results = store_all(&state, vec![item], now, log).await?;
+    audit.logged();
     let (outcome, rec) = results.pop().ok_or(ApiError::Internal)?;
     let (status, v) = answer(&state, &outcome, rec.as_ref(), now)?;
     let mut resp = if status == 201 {
@@ -392,9 +428,11 @@ pub struct BatchAnswer {
 pub async fn batch(
     state: State,
     caller: Caller,
+    audit: Audit,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    audit.set(Action::Create, ObjectType::Signal);
     caller.require(&[Role::Partner])?;
     let body: BatchBody = read_json(&req, payload, state.cfg.limits.max_body_bytes).await?;
     if body.signals.len() > state.cfg.limits.max_batch {
@@ -430,7 +468,15 @@ pub async fn batch(
         }
     }
     if !items.is_empty() {
-        let stored = store_all(&state, items, now).await?;
+        // One network per batch item; the entry names one when they all agree.
+        if let Some(first) = items.first().map(|i| i.network.clone()) {
+            if items.iter().all(|i| i.network == first) {
+                audit.network(&first);
+            }
+        }
+        let log = audit.draft(&state, 200).map(Log::Batch);
+        let stored = store_all(&state, items, now, log).await?;
+        audit.logged();
         for (index, (outcome, rec)) in positions.into_iter().zip(stored) {
             results[index] = Some(match answer(&state, &outcome, rec.as_ref(), now) {
                 Ok((status, v)) => BatchItem {
@@ -460,12 +506,16 @@ pub async fn batch(
     }))
 }
 
-fn own(state: &State, caller: &Caller, id: &str) -> Result<SignalRecord, ApiError> {
+/// The caller's own signal with this public id. A signal of another organisation
+/// answers exactly like one that does not exist; the log records which it was.
+fn own(state: &State, caller: &Caller, audit: &Audit, id: &str) -> Result<SignalRecord, ApiError> {
     if id.len() > 64 {
         return Err(ApiError::NotFound);
     }
     let rec = engine::signal_by_public_id(&state.store, id)?.ok_or(ApiError::NotFound)?;
+    audit.object(&rec.public_id, Some(&rec.network));
     if rec.org != caller.org || !caller.in_network(&rec.network) {
+        audit.scope_denied();
         return Err(ApiError::NotFound);
     }
     Ok(rec)
@@ -475,10 +525,12 @@ fn own(state: &State, caller: &Caller, id: &str) -> Result<SignalRecord, ApiErro
 pub async fn get(
     state: State,
     caller: Caller,
+    audit: Audit,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    audit.set(Action::Read, ObjectType::Signal);
     caller.require(&[Role::Partner])?;
-    let rec = own(&state, &caller, &path)?;
+    let rec = own(&state, &caller, &audit, &path)?;
     Ok(HttpResponse::Ok().json(shown(&state, &rec, state.now())?))
 }
 
@@ -493,8 +545,10 @@ struct LookupQuery {
 pub async fn lookup(
     state: State,
     caller: Caller,
+    audit: Audit,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    audit.set(Action::Search, ObjectType::Signal);
     caller.require(&[Role::Partner])?;
     let q = web::Query::<LookupQuery>::from_query(req.query_string())
         .map_err(|e| ApiError::InvalidQuery(e.to_string()))?
@@ -506,6 +560,7 @@ pub async fn lookup(
     let id = crate::index::engine::KvRead::get(&state.store, &key)?.ok_or(ApiError::NotFound)?;
     let id = u64::from_be_bytes(id.as_slice().try_into().map_err(|_| ApiError::Internal)?);
     let rec = engine::signal_by_id(&state.store, id)?.ok_or(ApiError::NotFound)?;
+    audit.object(&rec.public_id, Some(&rec.network));
     Ok(HttpResponse::Ok().json(shown(&state, &rec, state.now())?))
 }
 
@@ -513,6 +568,7 @@ pub async fn lookup(
 /// (the state may have changed since it was read); otherwise `signal-not-active`.
 async fn change_own(
     state: &State,
+    audit: &Audit,
     id: String,
     now: i64,
     still: impl Fn(&SignalRecord) -> bool + Send + 'static,
@@ -520,14 +576,22 @@ async fn change_own(
     + Send
     + 'static,
 ) -> Result<HttpResponse, ApiError> {
+    let log = audit.draft(state, 200);
     let updated = state
         .writer
         .run(move |kv| match engine::signal_by_public_id(&*kv, &id)? {
-            Some(c) if still(&c) => change(kv, &c).map(Some),
+            Some(c) if still(&c) => {
+                let updated = change(kv, &c)?;
+                if let Some(e) = log {
+                    crate::audit::append(kv, e)?;
+                }
+                Ok(Some(updated))
+            }
             _ => Ok(None),
         })
         .await?
         .ok_or(ApiError::SignalNotActive)?;
+    audit.logged();
     Ok(HttpResponse::Ok().json(shown(state, &updated, now)?))
 }
 
@@ -535,13 +599,15 @@ async fn change_own(
 pub async fn renew(
     state: State,
     caller: Caller,
+    audit: Audit,
     path: web::Path<String>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    audit.set(Action::Update, ObjectType::Signal);
     caller.require(&[Role::Partner])?;
     let body: RenewBody = read_json(&req, payload, 4096).await?;
-    let rec = own(&state, &caller, &path)?;
+    let rec = own(&state, &caller, &audit, &path)?;
     let now = state.now();
     if !rec.is_active(now) {
         return Err(ApiError::SignalNotActive);
@@ -559,6 +625,7 @@ pub async fn renew(
     let until = now + i64::from(days) * 86_400;
     change_own(
         &state,
+        &audit,
         rec.public_id,
         now,
         move |c| c.is_active(now),
@@ -571,17 +638,20 @@ pub async fn renew(
 pub async fn withdraw(
     state: State,
     caller: Caller,
+    audit: Audit,
     path: web::Path<String>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    audit.set(Action::Withdraw, ObjectType::Signal);
     caller.require(&[Role::Partner])?;
     let body: WithdrawBody = read_json(&req, payload, 4096).await?;
-    let rec = own(&state, &caller, &path)?;
+    let rec = own(&state, &caller, &audit, &path)?;
     let now = state.now();
     let reason = body.reason;
     change_own(
         &state,
+        &audit,
         rec.public_id,
         now,
         |c| c.state == SignalState::Active,
