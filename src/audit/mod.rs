@@ -189,7 +189,7 @@ pub struct Entry {
     pub action: Action,
     /// How it ended.
     pub outcome: Outcome,
-    /// HTTP status answered (0 for an access that was not an HTTP request).
+    /// HTTP status answered (for a webhook delivery: the receiver's 2xx).
     pub status: u16,
     /// The operation: method and route template (`GET /v1/signals/{id}`), or
     /// `webhook POST` for a delivery.
