@@ -95,6 +95,13 @@ pub struct Args {
     /// Negotiate HTTP/2 (all requests multiplexed on one connection).
     #[arg(long)]
     pub http2: bool,
+    /// Measure what the access log costs: run the whole load N times (at least 2, each
+    /// with a fresh server and database), alternately with the access log off and on
+    /// (off, on, on, off, …), and report the signals/s of the measurement with and
+    /// without it and their ratio.
+    #[arg(long, value_name = "N", default_value_t = 0, conflicts_with_all = ["server", "keep_data"],
+          value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub compare_audit: u32,
     /// Key id to sign the tokens with (default: the first key with a private key).
     #[arg(long)]
     pub kid: Option<String>,
@@ -188,9 +195,13 @@ pub fn run(args: Args) -> ExitCode {
         probe_interval: Duration::from_millis(args.probe_interval_ms),
         webhook: args.webhook,
         http2: args.http2,
+        access_log: true,
         kid: args.kid,
         progress: !args.quiet,
     };
+    if args.compare_audit > 0 {
+        return compare_audit(opts, args.compare_audit, args.json);
+    }
     let report = match crate::load::run(opts) {
         Ok(r) => r,
         Err(e) => return super::fail(e),
@@ -202,5 +213,99 @@ pub fn run(args: Args) -> ExitCode {
         ExitCode::from(super::EXIT_REJECTS)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// One run of `--compare-audit`.
+#[derive(Debug, serde::Serialize)]
+struct CompareRun {
+    access_log: bool,
+    signals_per_sec: f64,
+    p99_ms: f64,
+}
+
+/// The result of `--compare-audit`.
+#[derive(Debug, serde::Serialize)]
+struct Compare {
+    runs: Vec<CompareRun>,
+    without_log_signals_per_sec: f64,
+    with_log_signals_per_sec: f64,
+    ratio: f64,
+}
+
+fn compare_audit(opts: Options, rounds: u32, json: bool) -> ExitCode {
+    let rounds = rounds.max(2);
+    let mut runs = Vec::new();
+    for i in 0..rounds {
+        // off, on, on, off, off, on, …: a drift of the machine cancels out.
+        let on = matches!(i % 4, 1 | 2);
+        let mut o = opts.clone();
+        o.access_log = on;
+        if o.progress {
+            eprintln!(
+                "compare-audit: run {} of {rounds}, access log {}",
+                i + 1,
+                if on { "on" } else { "off" }
+            );
+        }
+        let report = match crate::load::run(o) {
+            Ok(r) => r,
+            Err(e) => return super::fail(e),
+        };
+        let measured: Vec<_> = report
+            .phases
+            .iter()
+            .filter(|p| p.name.starts_with("measure"))
+            .collect();
+        let secs: f64 = measured.iter().map(|p| p.seconds).sum();
+        let accepted: u64 = measured.iter().map(|p| p.accepted).sum();
+        let p99 = measured
+            .iter()
+            .map(|p| p.latency_ms.p99)
+            .fold(0.0f64, f64::max);
+        runs.push(CompareRun {
+            access_log: on,
+            signals_per_sec: if secs > 0.0 {
+                accepted as f64 / secs
+            } else {
+                0.0
+            },
+            p99_ms: p99,
+        });
+    }
+    let mean = |on: bool| {
+        let v: Vec<f64> = runs
+            .iter()
+            .filter(|r| r.access_log == on)
+            .map(|r| r.signals_per_sec)
+            .collect();
+        v.iter().sum::<f64>() / v.len().max(1) as f64
+    };
+    let (off, on) = (mean(false), mean(true));
+    let c = Compare {
+        without_log_signals_per_sec: off,
+        with_log_signals_per_sec: on,
+        ratio: if off > 0.0 { on / off } else { 0.0 },
+        runs,
+    };
+    let printed = super::print_report(&c, json, |c| {
+        let mut s = String::from("access log  signals/s   p99 ms\n");
+        for r in &c.runs {
+            s.push_str(&format!(
+                "{:<10}  {:>9.0}  {:>7.2}\n",
+                if r.access_log { "on" } else { "off" },
+                r.signals_per_sec,
+                r.p99_ms
+            ));
+        }
+        s.push_str(&format!(
+            "mean: without {:.0} signals/s, with {:.0} signals/s; ratio with/without {:.3}\n",
+            c.without_log_signals_per_sec, c.with_log_signals_per_sec, c.ratio
+        ));
+        s
+    });
+    match printed {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
     }
 }

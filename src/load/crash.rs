@@ -824,6 +824,7 @@ pub fn run(opts: Options) -> Result<CrashReport, String> {
             cache_mib: opts.cache_mib,
             workers: None,
             webhook_url: None,
+            access_log: true,
         },
     )?;
     let cfg = Config::load(&config_path).map_err(|e| e.to_string())?;

@@ -104,6 +104,8 @@ pub struct Options {
     pub webhook: bool,
     /// Negotiate HTTP/2 (default HTTP/1.1 with keep-alive).
     pub http2: bool,
+    /// Started server: the access log on (off only to measure what it costs).
+    pub access_log: bool,
     /// Token signing key id.
     pub kid: Option<String>,
     /// Print progress to stderr.
@@ -925,6 +927,7 @@ pub fn run(opts: Options) -> Result<Report, String> {
                     cache_mib: opts.cache_mib,
                     workers: opts.workers,
                     webhook_url: receiver.as_ref().map(|r| r.url.clone()),
+                    access_log: opts.access_log,
                 },
             )?;
             let cfg = Config::load(&path).map_err(|e| e.to_string())?;

@@ -86,6 +86,8 @@ pub struct GeneratedConfig {
     /// Every network's webhook goes here (signed with the development secret; the
     /// receiver's certificate is the development one).
     pub webhook_url: Option<String>,
+    /// Whether the access log is on (off only to measure what it costs).
+    pub access_log: bool,
 }
 
 fn quote(s: &str) -> String {
@@ -227,6 +229,9 @@ pub fn write_config(dir: &Path, g: &GeneratedConfig) -> Result<PathBuf, String> 
         quote(COORDINATOR_ORG),
         all.join(", ")
     ));
+    if !g.access_log {
+        t.push_str("\n# Off only to measure what the access log costs (samenloop load --compare-audit).\n[audit]\nenabled = false\n");
+    }
     let path = dir.join("load-server.toml");
     std::fs::write(&path, t).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(path)
@@ -457,10 +462,12 @@ mod tests {
                     cache_mib: 64,
                     workers: Some(2),
                     webhook_url: hook.then(|| "https://localhost:9443/alerts".to_string()),
+                    access_log: !hook,
                 },
             )
             .unwrap();
             let cfg = Config::load(&path).unwrap();
+            assert_eq!(cfg.audit.enabled, !hook);
             assert_eq!(cfg.organisations.len(), orgs + 1);
             assert_eq!(cfg.networks.len(), nets);
             assert!(cfg.networks.iter().all(|n| n.webhook.is_some() == hook));
