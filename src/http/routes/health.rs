@@ -30,6 +30,11 @@ pub async fn metrics(state: State) -> HttpResponse {
     let load = |v: &std::sync::atomic::AtomicU64| v.load(std::sync::atomic::Ordering::Relaxed);
     let count = |name| crate::index::engine::counter(&state.store, name).unwrap_or(0);
     let (signals, matches) = (count("signal"), count("match"));
+    let audit_head = crate::audit::head(&state.store).map(|h| h.seq).unwrap_or(0);
+    let last_checkpoint = crate::audit::checkpoint::list(&state.store, None, 1)
+        .ok()
+        .and_then(|l| l.first().map(|c| c.seq))
+        .unwrap_or(0);
     let text = state.metrics.render(&[
         (
             "samenloop_store_flushes",
@@ -86,6 +91,27 @@ pub async fn metrics(state: State) -> HttpResponse {
             "samenloop_store_matches",
             "Matches ever formed in the database",
             matches,
+        ),
+        (
+            "samenloop_audit_entries",
+            "Sequence of the last access-log entry (entries appended so far)",
+            audit_head,
+        ),
+        (
+            "samenloop_audit_last_checkpoint_seq",
+            "Sequence covered by the newest access-log checkpoint",
+            last_checkpoint,
+        ),
+        (
+            "samenloop_store_disk_critical",
+            "1 while free space is below half of limits.min_free_disk_mib: even access-log entries (and so reads) are refused",
+            u64::from(
+                state
+                    .writer
+                    .disk
+                    .critical
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
         ),
     ]);
     let text = text + &crate::alerts::escalation::overdue_metrics(&state);
