@@ -86,6 +86,10 @@ fn killed_servers_lose_nothing_acknowledged_and_half_write_nothing() {
     assert!(u(&r["matches_at_end"]) > 0, "{r}");
     assert!(u(&r["match_pairs_checked"]) > 0, "{r}");
     assert!(u(&r["match_groups_checked"]) > 0, "{r}");
+    // The access log verified whole after every restart and holds the acknowledged signals.
+    assert_eq!(u(&r["access_log_verifications"]), 3, "{r}");
+    assert!(u(&r["access_log_signals_checked"]) > 0, "{r}");
+    assert!(u(&r["access_log_entries_at_end"]) > 0, "{r}");
     let rounds = r["rounds"].as_array().unwrap();
     assert_eq!(rounds.len(), 3);
     for it in rounds {

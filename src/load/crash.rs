@@ -21,6 +21,10 @@
 //!   match for certain (the same person again, submitted by another organisation, with
 //!   the full key set both times) whose two signals were acknowledged shares a match.
 //!
+//! - the access log: after every restart the whole chain verifies
+//!   (`GET /v1/audit/verify`), and a sample of the round's acknowledged signals each
+//!   has its successful `create` entry.
+//!
 //! Then it goes on with the next iteration on the same directory, so the store grows
 //! across crashes. Older signals are re-read in a rotating window every iteration, and
 //! all of them at the end. Nothing identifying is printed: the workload is synthetic,
@@ -126,6 +130,12 @@ pub struct CrashReport {
     pub match_groups_checked: u64,
     /// Certain match pairs (same person, two organisations) checked.
     pub match_pairs_checked: u64,
+    /// Verifications of the whole access log after a restart (each must be ok).
+    pub access_log_verifications: u64,
+    /// Acknowledged signals whose access-log entry (`create`) was looked up.
+    pub access_log_signals_checked: u64,
+    /// Access-log entries at the end.
+    pub access_log_entries_at_end: u64,
     /// Matches the coordinators see at the end.
     pub matches_at_end: u64,
     /// `samenloop_store_signals` at the end.
@@ -173,6 +183,10 @@ impl CrashReport {
         s.push_str(&format!(
             "  match checks:               {} groups kept across a kill, {} certain pairs (cumulative)\n",
             self.match_groups_checked, self.match_pairs_checked
+        ));
+        s.push_str(&format!(
+            "  access log:                 verified whole after {} restarts; {} acknowledged signals found in it; {} entries at the end\n",
+            self.access_log_verifications, self.access_log_signals_checked, self.access_log_entries_at_end
         ));
         s.push_str(&format!(
             "  store at end:               {} signals ({} before), {} matches\n",
@@ -796,6 +810,70 @@ fn check_matches(
     }
 }
 
+/// Acknowledged signals of a round whose access-log entry is looked up at most.
+const LOG_SAMPLE: usize = 20;
+
+/// The access-log checks after a restart: `GET /v1/audit/verify` must be ok, and each
+/// of (a sample of) `acked` must be named by a successful `create` entry. Returns the
+/// failures.
+async fn check_access_log(
+    api: &Api,
+    officer: &str,
+    acked: &[String],
+    report: &mut CrashReport,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let get = |path: String| {
+        api.client
+            .get(format!("{}{path}", api.base))
+            .bearer_auth(officer)
+            .send()
+    };
+    match get("/v1/audit/verify".into()).await {
+        Ok(r) if r.status().is_success() => match r.json::<serde_json::Value>().await {
+            Ok(v) if v["ok"] == true => {
+                report.access_log_verifications += 1;
+                report.access_log_entries_at_end = v["last_seq"].as_u64().unwrap_or(0);
+            }
+            Ok(v) => out.push(format!(
+                "the access log does not verify after the restart: {}",
+                v["broken"]
+            )),
+            Err(e) => out.push(format!(
+                "the access-log verification answer is not JSON: {e}"
+            )),
+        },
+        Ok(r) => out.push(format!("GET /v1/audit/verify answered {}", r.status())),
+        Err(e) => out.push(format!("GET /v1/audit/verify failed: {e}")),
+    }
+    let step = (acked.len() / LOG_SAMPLE).max(1);
+    for id in acked.iter().step_by(step).take(LOG_SAMPLE) {
+        report.access_log_signals_checked += 1;
+        let found = match get(format!(
+            "/v1/audit/entries?object={id}&action=create&outcome=success"
+        ))
+        .await
+        {
+            Ok(r) if r.status().is_success() => r
+                .json::<serde_json::Value>()
+                .await
+                .ok()
+                .and_then(|v| v["entries"].as_array().map(|a| !a.is_empty())),
+            _ => None,
+        };
+        match found {
+            Some(true) => {}
+            Some(false) => out.push(format!(
+                "acknowledged signal {id} has no create entry in the access log"
+            )),
+            None => out.push(format!(
+                "the access-log entries of signal {id} could not be read"
+            )),
+        }
+    }
+    out
+}
+
 /// Runs the crash harness and returns its report (violations are in the report).
 pub fn run(opts: Options) -> Result<CrashReport, String> {
     if opts.organisations < 2 {
@@ -866,6 +944,13 @@ pub fn run(opts: Options) -> Result<CrashReport, String> {
         &cfg,
         None,
         Role::Coordinator,
+        server::COORDINATOR_ORG,
+        network_ids.clone(),
+    )?;
+    let privacy_officer = token(
+        &cfg,
+        None,
+        Role::PrivacyOfficer,
         server::COORDINATOR_ORG,
         network_ids.clone(),
     )?;
@@ -979,6 +1064,21 @@ pub fn run(opts: Options) -> Result<CrashReport, String> {
             api = Arc::new(start_server(&mut spawned)?);
             wait_ready(&api.client, &api.base, progress, &mut spawned).await?;
             it.restart_ms = restart.elapsed().as_millis() as u64;
+
+            // 2b. The access log came through the kill: the whole chain verifies, and
+            // the acknowledged signals of this round (a sample) have their entry.
+            {
+                let acked: Vec<String> = lock(&entries)
+                    .iter()
+                    .skip(first_new)
+                    .filter_map(|e| e.acked.clone())
+                    .collect();
+                let failures = check_access_log(&api, &privacy_officer, &acked, &mut report).await;
+                let mut v = lock(&violations);
+                for f in failures {
+                    v.add(format!("round {round}: {f}"));
+                }
+            }
 
             // 3. Matches as they came through the kill, before anything is resubmitted.
             let after_kill = scrape(&api.client, &api.base).await?;
