@@ -48,11 +48,13 @@ impl Record {
     /// The entry for an answer with `status`, at unix ms `at_ms`.
     pub fn entry(&self, status: u16, at_ms: i64) -> Entry {
         let c = self.caller.as_ref();
-        let action = match (self.action, c) {
-            (_, None) if status == 401 => Action::LoginRefused,
-            (Some(a), _) => a,
-            (None, _) if self.read => Action::Read,
-            (None, _) => Action::Update,
+        // A 401 is a refused login, also for a token that verified but was refused
+        // after (an organisation that is not configured): then who it was is known.
+        let action = match self.action {
+            _ if status == 401 => Action::LoginRefused,
+            Some(a) => a,
+            None if self.read => Action::Read,
+            None => Action::Update,
         };
         let role = c.map(|c| {
             serde_json::to_value(c.role)
