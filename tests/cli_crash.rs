@@ -90,6 +90,12 @@ fn killed_servers_lose_nothing_acknowledged_and_half_write_nothing() {
     assert_eq!(u(&r["access_log_verifications"]), 3, "{r}");
     assert!(u(&r["access_log_signals_checked"]) > 0, "{r}");
     assert!(u(&r["access_log_entries_at_end"]) > 0, "{r}");
+    // Every match reached the harness's webhook receiver (a missing one is a violation).
+    assert!(u(&r["webhook_matches_checked"]) > 0, "{r}");
+    assert!(
+        u(&r["webhook_alerts_received"]) >= u(&r["webhook_matches_checked"]),
+        "{r}"
+    );
     let rounds = r["rounds"].as_array().unwrap();
     assert_eq!(rounds.len(), 3);
     for it in rounds {

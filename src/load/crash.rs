@@ -21,6 +21,9 @@
 //!   match for certain (the same person again, submitted by another organisation, with
 //!   the full key set both times) whose two signals were acknowledged shares a match.
 //!
+//! - alerts: every network's alerts go to a webhook receiver of the harness that lives
+//!   through the kills; at the end every match each coordinator lists must have reached
+//!   it at least once (within a minute);
 //! - the access log: after every restart the whole chain verifies
 //!   (`GET /v1/audit/verify`), and a sample of the round's acknowledged signals each
 //!   has its successful `create` entry.
@@ -136,6 +139,10 @@ pub struct CrashReport {
     pub access_log_signals_checked: u64,
     /// Access-log entries at the end.
     pub access_log_entries_at_end: u64,
+    /// Webhook alerts the harness's receiver got (repeats included).
+    pub webhook_alerts_received: u64,
+    /// Matches (per network) checked to have had at least one webhook alert.
+    pub webhook_matches_checked: u64,
     /// Matches the coordinators see at the end.
     pub matches_at_end: u64,
     /// `samenloop_store_signals` at the end.
@@ -187,6 +194,10 @@ impl CrashReport {
         s.push_str(&format!(
             "  access log:                 verified whole after {} restarts; {} acknowledged signals found in it; {} entries at the end\n",
             self.access_log_verifications, self.access_log_signals_checked, self.access_log_entries_at_end
+        ));
+        s.push_str(&format!(
+            "  webhooks:                   {} matches checked to have reached the receiver ({} alerts received, repeats included)\n",
+            self.webhook_matches_checked, self.webhook_alerts_received
         ));
         s.push_str(&format!(
             "  store at end:               {} signals ({} before), {} matches\n",
@@ -810,6 +821,52 @@ fn check_matches(
     }
 }
 
+/// How long the end of a run waits for the last webhooks.
+const WEBHOOK_WAIT: Duration = Duration::from_secs(60);
+
+/// Every (network, match handle) the coordinators see.
+async fn match_handles(
+    api: &Api,
+    coordinator: &str,
+) -> Result<std::collections::BTreeSet<(String, String)>, String> {
+    #[derive(Deserialize)]
+    struct Page {
+        matches: Vec<Handle>,
+        next_cursor: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Handle {
+        handle: String,
+    }
+    let mut out = std::collections::BTreeSet::new();
+    for n in &api.networks {
+        let url = format!("{}/v1/networks/{n}/matches?limit=500", api.base);
+        let mut page_url = url.clone();
+        loop {
+            let r = api
+                .client
+                .get(&page_url)
+                .bearer_auth(coordinator)
+                .send()
+                .await
+                .map_err(|e| format!("cannot list the matches of {n}: {e}"))?;
+            if !r.status().is_success() {
+                return Err(format!("listing the matches of {n}: status {}", r.status()));
+            }
+            let page: Page = r
+                .json()
+                .await
+                .map_err(|e| format!("the match list of {n} is unreadable: {e}"))?;
+            out.extend(page.matches.into_iter().map(|m| (n.clone(), m.handle)));
+            match page.next_cursor {
+                Some(c) => page_url = format!("{url}&cursor={c}"),
+                None => break,
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Acknowledged signals of a round whose access-log entry is looked up at most.
 const LOG_SAMPLE: usize = 20;
 
@@ -893,6 +950,9 @@ pub fn run(opts: Options) -> Result<CrashReport, String> {
         }
         None => tmp.0.join("db"),
     };
+    // Every network's alerts go to a receiver that outlives the kills: at the end each
+    // match must have reached it at least once.
+    let receiver = super::WebhookReceiver::start()?;
     let config_path = server::write_config(
         &tmp.0,
         &GeneratedConfig {
@@ -901,7 +961,7 @@ pub fn run(opts: Options) -> Result<CrashReport, String> {
             networks: opts.networks,
             cache_mib: opts.cache_mib,
             workers: None,
-            webhook_url: None,
+            webhook_url: Some(receiver.url.clone()),
             access_log: true,
         },
     )?;
@@ -993,6 +1053,8 @@ pub fn run(opts: Options) -> Result<CrashReport, String> {
         wait_ready(&api.client, &api.base, progress, &mut spawned).await?;
         let before = scrape(&api.client, &api.base).await?;
         report.stored_before = before.signals;
+        // Matches of a kept database were alerted to an earlier run's receiver.
+        let handles_before = match_handles(&api, &coordinator).await?;
         let mut workload = Workload::new(
             opts.seed,
             before.signals,
@@ -1231,6 +1293,39 @@ pub fn run(opts: Options) -> Result<CrashReport, String> {
         let end = scrape(&api.client, &api.base).await?;
         report.stored_signals_at_end = end.signals;
         report.matches_at_end = previous_groups.len() as u64;
+
+        // 7. Every match of every network reached the webhook receiver at least once
+        // (alerts wait in the outbox through the kills and are sent after the restart).
+        let handles: Vec<(String, String)> = match_handles(&api, &coordinator)
+            .await?
+            .into_iter()
+            .filter(|h| !handles_before.contains(h))
+            .collect();
+        report.webhook_matches_checked = handles.len() as u64;
+        let deadline = Instant::now() + WEBHOOK_WAIT;
+        let missing = loop {
+            let missing: Vec<(String, String)> = {
+                let got = super::lock(&receiver.log.alerted);
+                handles
+                    .iter()
+                    .filter(|h| !got.contains(*h))
+                    .cloned()
+                    .collect()
+            };
+            if missing.is_empty() || Instant::now() >= deadline {
+                break missing;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        report.webhook_alerts_received = receiver.log.received.load(Ordering::Relaxed);
+        let mut v = lock(&violations);
+        for (n, h) in missing {
+            v.add(format!(
+                "match {h} of network {n} never reached the webhook receiver (waited {} s)",
+                WEBHOOK_WAIT.as_secs()
+            ));
+        }
+        drop(v);
         Ok::<(), String>(())
     };
     let result = runtime.block_on(async {
@@ -1247,6 +1342,7 @@ pub fn run(opts: Options) -> Result<CrashReport, String> {
         }
     }
     result?;
+    receiver.stop();
     let v = std::mem::take(&mut *lock(&violations));
     report.violations = v.count;
     report.failures = v.details;

@@ -154,24 +154,26 @@ struct Shared {
 
 /// What the load tool's webhook receiver got.
 #[derive(Default)]
-struct WebhookLog {
+pub(crate) struct WebhookLog {
     /// First arrival of a webhook naming each probe's contact name.
     arrivals: Mutex<std::collections::HashMap<String, Instant>>,
-    received: AtomicU64,
+    /// Every (network, match handle) an alert arrived for.
+    pub(crate) alerted: Mutex<std::collections::HashSet<(String, String)>>,
+    pub(crate) received: AtomicU64,
     repeats: AtomicU64,
 }
 
 /// The load tool's webhook receiver (its own thread and runtime).
-struct WebhookReceiver {
-    url: String,
-    log: Arc<WebhookLog>,
+pub(crate) struct WebhookReceiver {
+    pub(crate) url: String,
+    pub(crate) log: Arc<WebhookLog>,
     handle: actix_web::dev::ServerHandle,
 }
 
 impl WebhookReceiver {
     /// Listens on a free loopback port with the development certificate and verifies
     /// with the development webhook secret.
-    fn start() -> Result<WebhookReceiver, String> {
+    pub(crate) fn start() -> Result<WebhookReceiver, String> {
         use crate::alerts::receiver::{Received, serve, tls_from_files};
         let dir = development_config_path()
             .parent()
@@ -191,6 +193,12 @@ impl WebhookReceiver {
         let l = log.clone();
         let on_alert = Arc::new(move |r: Received| {
             l.received.fetch_add(1, Ordering::Relaxed);
+            if let (Some(n), Some(h)) = (
+                r.body["network"].as_str(),
+                r.body["match"]["handle"].as_str(),
+            ) {
+                lock(&l.alerted).insert((n.to_string(), h.to_string()));
+            }
             if r.repeat {
                 l.repeats.fetch_add(1, Ordering::Relaxed);
                 return;
@@ -231,6 +239,11 @@ impl WebhookReceiver {
             log,
             handle,
         })
+    }
+
+    /// Stops the receiver (without waiting for open connections).
+    pub(crate) fn stop(self) {
+        drop(self.handle.stop(false));
     }
 }
 
@@ -1186,7 +1199,7 @@ pub fn run(opts: Options) -> Result<Report, String> {
         report.server_stop_seconds = Some(s.stop(Duration::from_secs(120))?.as_secs_f64());
     }
     if let Some(r) = receiver {
-        drop(r.handle.stop(false));
+        r.stop();
     }
     drop(tmp);
     Ok(report)
