@@ -246,10 +246,13 @@ pub fn verify_store(
     chain.report.notes = notes;
     let result = (|| -> Result<Step, StoreError> {
         if prev.is_none() {
+            // Entries before `first` were deleted: the first one missing is entry 1.
             return Ok(Err(broken(
-                first,
+                1,
                 format!(
-                    "the log starts at entry {first} and no checkpoint covers the entries before it"
+                    "entries 1 to {} are missing: the log starts at entry {first} and no \
+                     checkpoint covers the entries before it",
+                    first - 1
                 ),
             )));
         }
