@@ -584,6 +584,24 @@ async fn verify_finds_tampering_at_the_right_entry() {
     );
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.starts_with("OK: the access-log export"), "{out}");
+    // With the configuration: its checkpoint key and checkpoint file.
+    let (code, out, err) = run(
+        &[
+            "audit",
+            "verify",
+            "--export",
+            s(&export),
+            "--config",
+            s(&config),
+        ],
+        None,
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("checkpoints compared: 1, with a valid signature: 1")
+            && out.contains(s(&cpfile)),
+        "{out}"
+    );
     let text = std::fs::read_to_string(&export).unwrap();
     let changed = dir.path().join("changed.jsonl");
     let lines: Vec<String> = text
@@ -687,6 +705,17 @@ async fn export_and_subject_access_end_to_end() {
     }
     let (code, out, _) = run(&["audit", "verify", "--export", s(&jsonl)], None);
     assert_eq!(code, Some(0), "{out}");
+    // With a filter, the other entries are stubs and the file still verifies.
+    let mine = out_dir.join("mine.jsonl");
+    let mut args = vec!["audit", "export", "--actor", "regie"];
+    args.extend_from_slice(&ca);
+    args.extend_from_slice(&["--output", s(&mine)]);
+    let (code, _, err) = run(&args, Some(&officer));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains(": 2 entries, "), "{err}");
+    let (code, out, _) = run(&["audit", "verify", "--export", s(&mine)], None);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("entries checked: 2, stubs: "), "{out}");
     // CSV with a filter: only that actor's rows.
     let csv = out_dir.join("woonstad.csv");
     let mut args = vec![
@@ -731,12 +760,22 @@ async fn export_and_subject_access_end_to_end() {
         err.contains("400 Bad Request") && err.contains("from must be"),
         "{err}"
     );
+    let mut args = vec!["audit", "export"];
+    args.extend_from_slice(&ca);
+    let nowhere = out_dir.join("no-such-dir").join("log.jsonl");
+    args.extend_from_slice(&["--output", s(&nowhere)]);
+    let (code, _, err) = run(&args, Some(&officer));
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("cannot write") && err.contains("no-such-dir"),
+        "{err}"
+    );
     let mut left: Vec<String> = std::fs::read_dir(&out_dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     left.sort();
-    assert_eq!(left, ["log.jsonl", "woonstad.csv"]);
+    assert_eq!(left, ["log.jsonl", "mine.jsonl", "woonstad.csv"]);
 
     // Subject access for Marieke, given on the command line: her two signals, the
     // match and the accesses; nothing of Johan; no fields, no pseudonyms.
@@ -808,6 +847,26 @@ async fn export_and_subject_access_end_to_end() {
     ] {
         assert!(!out.contains(never), "{never:?} printed:\n{out}");
     }
+    // The answer to a file instead: owner-only, the same text.
+    let answer = dir.path().join("answer.txt");
+    let mut with_output = fields.to_vec();
+    with_output.extend_from_slice(&["--output", s(&answer)]);
+    let a = subject_args(&with_output);
+    let (code, printed, err) = run(&a.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        printed.is_empty() && err.contains("wrote the answer to"),
+        "{err}"
+    );
+    let written = std::fs::read_to_string(&answer).unwrap();
+    assert!(written.contains("Signals on this person (2):"), "{written}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&answer).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
     // The same person from a one-row file, answered as JSON.
     let one = dir.path().join("one.csv");
     std::fs::write(
@@ -851,7 +910,7 @@ async fn export_and_subject_access_end_to_end() {
         }
     };
     let before = asked(&srv).await;
-    assert_eq!(before, 2);
+    assert_eq!(before, 3, "the three requests above");
     let two = dir.path().join("two.csv");
     std::fs::write(
         &two,

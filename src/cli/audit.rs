@@ -579,6 +579,9 @@ async fn export_inner(args: &ExportArgs, token: &str) -> Result<String, String> 
             query.push((name, v));
         }
     }
+    // Created before asking, so that an unwritable destination is found before the
+    // server runs (and logs) the export; dropped on any error, it leaves nothing.
+    let mut out = Partial::create(&args.output)?;
     let mut resp = client
         .get(&url)
         .bearer_auth(token)
@@ -594,7 +597,6 @@ async fn export_inner(args: &ExportArgs, token: &str) -> Result<String, String> 
             problem_text(status, &body)
         ));
     }
-    let mut out = Partial::create(&args.output)?;
     let (mut bytes, mut lines) = (0u64, 0u64);
     // The last lines, to find the end line of a JSON Lines export.
     let mut tail: Vec<u8> = Vec::new();
@@ -903,6 +905,10 @@ fn subject_access(args: SubjectArgs) -> ExitCode {
     if !args.networks.is_empty() {
         body["networks"] = serde_json::json!(args.networks);
     }
+    let mut output = match args.output.as_deref().map(Partial::create).transpose() {
+        Ok(o) => o,
+        Err(e) => return super::fail(e),
+    };
     let rt = match runtime() {
         Ok(r) => r,
         Err(e) => return super::fail(e),
@@ -927,19 +933,16 @@ fn subject_access(args: SubjectArgs) -> ExitCode {
             Err(e) => return super::fail(format!("unreadable answer from the server: {e}")),
         }
     };
-    match &args.output {
+    match output.take() {
         None => {
             print!("{text}");
             ExitCode::SUCCESS
         }
-        Some(p) => {
-            let written = Partial::create(p).and_then(|mut f| {
-                f.write(text.as_bytes())?;
-                f.keep()
-            });
-            match written {
+        Some(mut f) => {
+            let dest = f.dest.display().to_string();
+            match f.write(text.as_bytes()).and_then(|()| f.keep()) {
                 Ok(()) => {
-                    eprintln!("wrote the answer to {}", p.display());
+                    eprintln!("wrote the answer to {dest}");
                     ExitCode::SUCCESS
                 }
                 Err(e) => super::fail(e),
