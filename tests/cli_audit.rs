@@ -622,6 +622,91 @@ async fn verify_finds_tampering_at_the_right_entry() {
         out.starts_with("BROKEN at entry 2: the chain breaks at entry 2"),
         "{out}"
     );
+    // Entry 2 rewritten, the chain, the end line and the header's checkpoint recomputed
+    // to match: only the checkpoint's signature or a checkpoint kept elsewhere tells.
+    let forged = dir.path().join("forged.jsonl");
+    let mut out_lines = Vec::new();
+    let mut header: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let mut prev = audit::unhex(header["prev_chain"].as_str().unwrap()).unwrap();
+    let mut chains = std::collections::BTreeMap::new();
+    for l in text.lines().skip(1) {
+        let v: Value = serde_json::from_str(l).unwrap();
+        if v.get("end").is_some() {
+            let mut end = v;
+            end["chain"] = json!(audit::hex(&prev));
+            out_lines.push(end.to_string());
+        } else if v.get("body_hash").is_some() {
+            let seq = v["seq"].as_u64().unwrap();
+            let bh = audit::unhex(v["body_hash"].as_str().unwrap()).unwrap();
+            prev = audit::link(&prev, seq, &bh);
+            chains.insert(seq, prev);
+            out_lines.push(
+                json!({"seq": seq, "body_hash": v["body_hash"], "chain": audit::hex(&prev)})
+                    .to_string(),
+            );
+        } else {
+            let mut e = Sealed {
+                line: l.as_bytes().to_vec(),
+            }
+            .entry()
+            .unwrap();
+            if e.seq == 2 {
+                e.actor = "someone-else".into();
+            }
+            let (sealed, c) = seal(&prev, &e).unwrap();
+            prev = c;
+            chains.insert(e.seq, c);
+            out_lines.push(String::from_utf8(sealed.line).unwrap());
+        }
+    }
+    let cp_seq = header["checkpoint"]["seq"].as_u64().unwrap();
+    assert_eq!(cp_seq, c1);
+    header["checkpoint"]["chain"] = json!(audit::hex(&chains[&cp_seq]));
+    out_lines.insert(0, header.to_string());
+    std::fs::write(&forged, out_lines.join("\n") + "\n").unwrap();
+    let (code, out, _) = run(&["audit", "verify", "--export", s(&forged)], None);
+    assert_eq!(code, Some(0), "nothing in the file can tell: {out}");
+    let (code, out, _) = run(
+        &[
+            "audit",
+            "verify",
+            "--export",
+            s(&forged),
+            "--checkpoint-key",
+            pubkey,
+        ],
+        None,
+    );
+    assert_eq!(code, Some(4), "{out}");
+    assert!(
+        out.starts_with(&format!(
+            "BROKEN at entry {c1}: the checkpoint at entry {c1} is not authentic"
+        )),
+        "{out}"
+    );
+    let (code, out, _) = run(
+        &[
+            "audit",
+            "verify",
+            "--export",
+            s(&forged),
+            "--checkpoints",
+            s(&cpfile),
+        ],
+        None,
+    );
+    assert_eq!(
+        code,
+        Some(4),
+        "the checkpoint kept elsewhere is not shadowed by the file's own: {out}"
+    );
+    assert!(
+        out.starts_with(&format!(
+            "BROKEN at entry {c1}: the chain at entry {c1} differs from the checkpoint"
+        )),
+        "{out}"
+    );
+
     let cut_short = dir.path().join("cut.jsonl");
     let original: Vec<&str> = text.lines().collect();
     std::fs::write(&cut_short, original[..original.len() - 1].join("\n") + "\n").unwrap();
