@@ -44,6 +44,10 @@ enum Command {
     /// A coordinator's webhook receiver for trying the index out: verifies each
     /// webhook's signature and prints each alert as one JSON line.
     WebhookReceiver(cli::receive::Args),
+    /// The access log for privacy officers: verify it offline, export it, answer a
+    /// data-subject access request, make a checkpoint.
+    #[command(subcommand)]
+    Audit(cli::audit::Command),
 }
 
 fn main() -> ExitCode {
@@ -59,5 +63,6 @@ fn main() -> ExitCode {
         Command::Load(args) => cli::load::run(args),
         Command::Crash(args) => cli::crash::run(args),
         Command::WebhookReceiver(args) => cli::receive::run(args),
+        Command::Audit(cmd) => cli::audit::run(cmd),
     }
 }

@@ -53,7 +53,9 @@ struct Chain<'a> {
     expected: u64,
     prev: [u8; 32],
     prev_at: i64,
-    checkpoints: BTreeMap<u64, Checkpoint>,
+    /// Every distinct checkpoint by sequence: one from the store or the export must not
+    /// shadow one from elsewhere at the same sequence.
+    checkpoints: BTreeMap<u64, Vec<Checkpoint>>,
     key: Option<&'a checkpoint::Verifier>,
     report: Report,
 }
@@ -74,11 +76,18 @@ impl<'a> Chain<'a> {
         checkpoints: Vec<Checkpoint>,
         key: Option<&'a checkpoint::Verifier>,
     ) -> Self {
+        let mut by_seq: BTreeMap<u64, Vec<Checkpoint>> = BTreeMap::new();
+        for c in checkpoints {
+            let at = by_seq.entry(c.seq).or_default();
+            if !at.contains(&c) {
+                at.push(c);
+            }
+        }
         Chain {
             expected: first,
             prev,
             prev_at: i64::MIN,
-            checkpoints: checkpoints.into_iter().map(|c| (c.seq, c)).collect(),
+            checkpoints: by_seq,
             key,
             report: Report::default(),
         }
@@ -119,7 +128,7 @@ impl<'a> Chain<'a> {
                 ),
             ));
         }
-        if let Some(cp) = self.checkpoints.get(&seq).cloned() {
+        for cp in self.checkpoints.remove(&seq).unwrap_or_default() {
             self.report.checkpoints_checked += 1;
             if unhex(&cp.chain) != Some(computed) {
                 return Err(broken(
@@ -246,10 +255,13 @@ pub fn verify_store(
     chain.report.notes = notes;
     let result = (|| -> Result<Step, StoreError> {
         if prev.is_none() {
+            // Entries before `first` were deleted: the first one missing is entry 1.
             return Ok(Err(broken(
-                first,
+                1,
                 format!(
-                    "the log starts at entry {first} and no checkpoint covers the entries before it"
+                    "entries 1 to {} are missing: the log starts at entry {first} and no \
+                     checkpoint covers the entries before it",
+                    first - 1
                 ),
             )));
         }

@@ -2,9 +2,11 @@
 //!
 //! Exit codes are shared by all subcommands: 0 success, 1 a fatal error (nothing or
 //! not everything was done), 2 a usage error (from the argument parser), 3 the run
-//! completed but some input rows were rejected (see the rejects report), 4 a check
-//! found a violated guarantee (`crash`).
+//! completed but some input rows were rejected (see the rejects report; for
+//! `audit subject-access`, the person's row, and nothing was sent), 4 a check found a
+//! violated guarantee (`crash`, `audit verify`).
 
+pub mod audit;
 pub mod crash;
 pub mod keys;
 pub mod load;

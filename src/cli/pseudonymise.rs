@@ -77,11 +77,11 @@ pub enum InputFormat {
     Jsonl,
 }
 
-fn parse_map(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_map(s: &str) -> Result<(String, String), String> {
     MappingSpec::parse_flag(s)
 }
 
-fn parse_delimiter(s: &str) -> Result<u8, String> {
+pub(crate) fn parse_delimiter(s: &str) -> Result<u8, String> {
     match s {
         "tab" | "TAB" | "\\t" | "\t" => Ok(b'\t'),
         _ if s.len() == 1 && s != "\"" && s != "\n" && s != "\r" => Ok(s.as_bytes()[0]),
@@ -89,7 +89,7 @@ fn parse_delimiter(s: &str) -> Result<u8, String> {
     }
 }
 
-fn parse_date(s: &str) -> Result<Date, String> {
+pub(crate) fn parse_date(s: &str) -> Result<Date, String> {
     Date::parse_iso(s).ok_or_else(|| "expected a date YYYY-MM-DD".to_string())
 }
 
@@ -244,7 +244,7 @@ fn run_inner(args: Args) -> Result<Summary, Fatal> {
 }
 
 /// `.jsonl` and `.ndjson` files are JSON Lines; everything else (and stdin) is CSV.
-fn format_from_extension(path: &Path) -> Format {
+pub(crate) fn format_from_extension(path: &Path) -> Format {
     match path
         .extension()
         .and_then(|e| e.to_str())

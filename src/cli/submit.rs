@@ -90,7 +90,13 @@ impl Tally {
 }
 
 fn read_token(args: &Args) -> Result<String, String> {
-    let token = match &args.token_file {
+    read_token_from(args.token_file.as_deref())
+}
+
+/// The bearer token from `path`, or else from the `SAMENLOOP_TOKEN` environment variable
+/// (never from the command line: process lists show it).
+pub(crate) fn read_token_from(path: Option<&std::path::Path>) -> Result<String, String> {
+    let token = match path {
         Some(p) => std::fs::read_to_string(p)
             .map_err(|e| format!("cannot read token file {}: {e}", p.display()))?,
         None => std::env::var("SAMENLOOP_TOKEN")
@@ -104,10 +110,20 @@ fn read_token(args: &Args) -> Result<String, String> {
 }
 
 fn client(args: &Args) -> Result<reqwest::Client, String> {
-    let mut b = reqwest::Client::builder()
-        .timeout(Duration::from_secs(120))
-        .https_only(true);
-    if let Some(p) = &args.ca_cert {
+    https_client(
+        args.ca_cert.as_deref(),
+        reqwest::Client::builder().timeout(Duration::from_secs(120)),
+    )
+}
+
+/// An HTTPS-only client from `builder` that trusts only `ca_cert` (PEM) when given, else
+/// the system roots.
+pub(crate) fn https_client(
+    ca_cert: Option<&std::path::Path>,
+    builder: reqwest::ClientBuilder,
+) -> Result<reqwest::Client, String> {
+    let mut b = builder.https_only(true);
+    if let Some(p) = ca_cert {
         let pem = std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
         let cert =
             reqwest::Certificate::from_pem(&pem).map_err(|e| format!("{}: {e}", p.display()))?;
