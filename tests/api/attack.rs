@@ -721,15 +721,18 @@ fn read_until_closed(s: &mut impl Read, since: Instant, max: Duration) -> (Strin
 fn slow_app_tweak(c: &mut samenloop::config::Config) {
     c.limits.client_request_timeout_secs = 1;
     c.limits.client_body_timeout_secs = 1;
-    c.limits.client_idle_timeout_secs = 2;
-    c.limits.keep_alive_secs = 3;
+    // Two seconds above the body timeout: a refused body is logged (a flush, slow on a
+    // busy shared disk) before its 408 goes out, and the idle guard must not close the
+    // connection first.
+    c.limits.client_idle_timeout_secs = 3;
+    c.limits.keep_alive_secs = 4;
 }
 
 #[tokio::test]
 async fn slow_clients_are_cut_off() {
     let app = spawn_app_with(slow_app_tweak).await;
     let token = app.partner("woonstad");
-    let limit = Duration::from_secs(6);
+    let limit = Duration::from_secs(8);
 
     // 1. A request head sent one byte every 300 ms never completes: cut off after
     //    client_request_timeout_secs (408).
