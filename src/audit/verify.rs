@@ -265,6 +265,10 @@ pub fn verify_store(
                 ),
             )));
         }
+        // A live log grows while it is verified: the head read before the walk is
+        // compared with the chain at its sequence, and entries beyond it must be
+        // covered by the head read after the walk.
+        let mut after_head: std::collections::BTreeMap<u64, [u8; 32]> = Default::default();
         for item in store.range(entry_key(0), entry_key(u64::MAX), false) {
             let (k, v) = item?;
             let Some(seq) = seq_of_entry_key(&k) else {
@@ -272,6 +276,9 @@ pub fn verify_store(
             };
             if let Err(b) = chain.full(seq, v) {
                 return Ok(Err(b));
+            }
+            if seq >= h.seq {
+                after_head.insert(seq, chain.prev);
             }
         }
         let last = chain.expected - 1;
@@ -285,12 +292,24 @@ pub fn verify_store(
                 ),
             )));
         }
-        if h.seq < last || (last > 0 && h.chain != chain.prev) {
+        if h.seq > 0 && after_head.get(&h.seq) != Some(&h.chain) {
             return Ok(Err(broken(
-                last,
+                h.seq,
                 format!(
-                    "the head of the log (entry {}) does not match its last entry",
+                    "the head of the log (entry {}) does not match that entry",
                     h.seq
+                ),
+            )));
+        }
+        let h2 = super::head(store)?;
+        if last > h2.seq {
+            return Ok(Err(broken(
+                h2.seq + 1,
+                format!(
+                    "entries {} to {last} lie beyond the head of the log (entry {}): they were \
+                     not appended by the index",
+                    h2.seq + 1,
+                    h2.seq
                 ),
             )));
         }
@@ -439,4 +458,53 @@ pub fn verify_export_file(
 ) -> Result<Report, String> {
     let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(verify_export(std::io::BufReader::new(f), key, external))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{append, seal, tests::entry};
+    use crate::index::engine::Policy;
+
+    fn store_with(n: u64) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 16, &Policy::default(), 0).unwrap();
+        store
+            .transact(|kv| {
+                for _ in 0..n {
+                    append(kv, entry())?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn a_whole_log_verifies() {
+        let (_d, store) = store_with(5);
+        let r = verify_store(&store, None, Vec::new()).unwrap();
+        assert!(r.ok, "{r:?}");
+        assert_eq!((r.entries, r.first_seq, r.last_seq), (5, Some(1), Some(5)));
+    }
+
+    #[test]
+    fn an_entry_beyond_the_head_is_caught() {
+        let (_d, store) = store_with(3);
+        // A well-chained entry 4 written past the index (the head still says 3).
+        let prev = crate::audit::head(&store).unwrap().chain;
+        let mut e = entry();
+        e.seq = 4;
+        let (sealed, _) = seal(&prev, &e).unwrap();
+        store
+            .transact(|kv| {
+                kv.put(entry_key(4), sealed.line.clone());
+                Ok(())
+            })
+            .unwrap();
+        let r = verify_store(&store, None, Vec::new()).unwrap();
+        let b = r.broken.expect("broken");
+        assert_eq!(b.seq, 4, "{}", b.problem);
+        assert!(b.problem.contains("beyond the head"), "{}", b.problem);
+    }
 }
