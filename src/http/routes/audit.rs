@@ -582,6 +582,18 @@ pub struct SubjectAnswer {
     pub accesses_truncated: bool,
 }
 
+/// An access as a data subject's answer shows it: the ids of other people's signals
+/// and matches that the same request named (a list page, a batch) are left out.
+fn only_theirs(mut e: Entry, theirs: &[String]) -> Entry {
+    let other =
+        |id: &String| (id.starts_with("sig_") || id.starts_with("m_")) && !theirs.contains(id);
+    e.related.retain(|id| !other(id));
+    if e.object_id.as_ref().is_some_and(other) {
+        e.object_id = None;
+    }
+    e
+}
+
 /// `POST /v1/audit/subject-access`: which signals, matches and accesses concern the
 /// person whose key set (from `samenloop pseudonymise`) is given.
 pub async fn subject_access(
@@ -719,7 +731,7 @@ pub async fn subject_access(
             }
             if let Some(e) = query::entry_at(store, s)?.and_then(|l| l.entry()) {
                 if scope.sees(&e) {
-                    accesses.push(EntryView::from(e));
+                    accesses.push(EntryView::from(only_theirs(e, &ids)));
                 }
             }
         }
