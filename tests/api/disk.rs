@@ -50,25 +50,21 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
     let second = app.signal(NOORD, person("DISK-2", "Jan", "Smit", "1970-01-01"));
     let resp = app.post("/v1/signals", &token, &second).await;
     assert_eq!(resp.headers()["retry-after"], "60");
+    let mut refused = vec![request_id(&resp)];
     expect_problem(resp, 507, "insufficient-storage").await;
     let batch = serde_json::json!({ "signals": [second.clone()] });
-    expect_problem(
-        app.post("/v1/signals/batch", &token, &batch).await,
-        507,
-        "insufficient-storage",
-    )
-    .await;
-    expect_problem(
-        app.post(
+    let resp = app.post("/v1/signals/batch", &token, &batch).await;
+    refused.push(request_id(&resp));
+    expect_problem(resp, 507, "insufficient-storage").await;
+    let resp = app
+        .post(
             &format!("/v1/signals/{first_id}/renew"),
             &token,
             &serde_json::json!({ "valid_days": 30 }),
         )
-        .await,
-        507,
-        "insufficient-storage",
-    )
-    .await;
+        .await;
+    refused.push(request_id(&resp));
+    expect_problem(resp, 507, "insufficient-storage").await;
     let metrics = app.metrics().await;
     assert!(
         metrics.contains("samenloop_store_disk_low 1\n"),
@@ -83,8 +79,10 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
     // Reads go on, and a resubmission that writes nothing still answers.
     let read = app.get(&format!("/v1/signals/{first_id}"), &token).await;
     assert_eq!(read.status(), 200);
+    let mut reads = vec![request_id(&read)];
     let again = app.post("/v1/signals", &token, &first).await;
     assert_eq!(again.status(), 200);
+    reads.push(request_id(&again));
     assert_eq!(again.json::<Value>().await.unwrap()["id"], first_id);
     let lookup = app
         .get(
@@ -93,6 +91,37 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
         )
         .await;
     assert_eq!(lookup.status(), 404, "the refused signal was not stored");
+    reads.push(request_id(&lookup));
+
+    // All of them are in the access log, which the privacy officer reads meanwhile.
+    let fg = app.privacy_officer("fg-noord", &[NOORD]);
+    let log = app.audit_entries(&fg, "actor=woonstad-user").await;
+    let of = |id: &str| {
+        log.iter()
+            .find(|e| e["request_id"] == id)
+            .unwrap_or_else(|| panic!("{id} is not logged: {log:#?}"))
+    };
+    for (id, action) in refused.iter().zip(["create", "create", "update"]) {
+        let e = of(id);
+        assert_eq!(
+            (&e["status"], &e["outcome"], &e["action"]),
+            (
+                &serde_json::json!(507),
+                &serde_json::json!("error"),
+                &serde_json::json!(action)
+            ),
+            "{e}"
+        );
+    }
+    assert_eq!(of(&reads[0])["action"], "read");
+    assert_eq!(of(&reads[1])["status"], 200);
+    assert_eq!(of(&reads[1])["object_id"], first_id);
+    assert_eq!(of(&reads[2])["outcome"], "not_found");
+    assert_eq!(
+        log.len(),
+        7,
+        "the first submission and the six above: {log:#?}"
+    );
 
     // Space returns: writes resume.
     drop(filler);
@@ -106,4 +135,15 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
         "{metrics}"
     );
     assert_eq!(signals_stored(&metrics), 2);
+    // The privacy officer's read while the disk was low was logged too, and the chain
+    // holds.
+    let own = app.audit_entries(&fg, "actor=fg-noord").await;
+    assert_eq!(own.len(), 1, "{own:#?}");
+    assert_eq!(own[0]["operation"], "GET /v1/audit/entries");
+    let resp = app.get("/v1/audit/verify", &fg).await;
+    assert_eq!(resp.json::<Value>().await.unwrap()["ok"], true);
+}
+
+fn request_id(resp: &reqwest::Response) -> String {
+    resp.headers()["x-request-id"].to_str().unwrap().to_string()
 }

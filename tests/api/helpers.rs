@@ -136,12 +136,17 @@ impl TestApp {
     }
 
     pub fn token(&self, role: Role, org: &str, networks: &[&str]) -> String {
+        self.token_with(self.claims(role, org, &format!("{org}-user"), networks))
+    }
+
+    /// The claims of a token valid for ten minutes (real time) for subject `sub`.
+    pub fn claims(&self, role: Role, org: &str, sub: &str, networks: &[&str]) -> Claims {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        self.token_with(Claims {
-            sub: format!("{org}-user"),
+        Claims {
+            sub: sub.into(),
             iss: self.cfg.auth.issuer.clone(),
             aud: self.cfg.auth.audience.clone(),
             exp: now + 600,
@@ -152,7 +157,44 @@ impl TestApp {
             networks: networks.iter().map(|s| s.to_string()).collect(),
             obo: None,
             purpose: None,
-        })
+        }
+    }
+
+    /// A token of `role` for `org` with its own subject `sub`.
+    #[allow(dead_code)]
+    pub fn token_as(&self, role: Role, org: &str, sub: &str, networks: &[&str]) -> String {
+        self.token_with(self.claims(role, org, sub, networks))
+    }
+
+    /// A privacy officer (subject `sub`, organisation `gemeente`) of `networks`.
+    #[allow(dead_code)]
+    pub fn privacy_officer(&self, sub: &str, networks: &[&str]) -> String {
+        self.token_as(Role::PrivacyOfficer, "gemeente", sub, networks)
+    }
+
+    /// The access-log entries the privacy officer with `token` sees for `query`
+    /// (`GET /v1/audit/entries`, one page of at most 1000), in the order asked.
+    #[allow(dead_code)]
+    pub async fn audit_entries(&self, token: &str, query: &str) -> Vec<Value> {
+        let sep = if query.is_empty() { "" } else { "&" };
+        let resp = self
+            .get(&format!("/v1/audit/entries?limit=1000{sep}{query}"), token)
+            .await;
+        assert_eq!(resp.status().as_u16(), 200, "audit entries {query}");
+        let page: Value = resp.json().await.unwrap();
+        assert!(
+            page.get("next_cursor").is_none(),
+            "more than one page: {query}"
+        );
+        page["entries"].as_array().unwrap().clone()
+    }
+
+    /// The text of `GET /v1/audit/export?query` for the privacy officer with `token`.
+    #[allow(dead_code)]
+    pub async fn audit_export(&self, token: &str, query: &str) -> String {
+        let resp = self.get(&format!("/v1/audit/export?{query}"), token).await;
+        assert_eq!(resp.status().as_u16(), 200, "audit export {query}");
+        resp.text().await.unwrap()
     }
 
     pub fn token_with(&self, claims: Claims) -> String {

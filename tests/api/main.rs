@@ -2,6 +2,7 @@
 //! and a real sled database in a temporary directory, driven by a real HTTPS client.
 
 mod attack;
+mod audit;
 mod auth;
 mod disk;
 mod events;

@@ -337,6 +337,26 @@ async fn an_alert_arrives_signed_with_a_stable_event_id() {
     // The network without a webhook gets none; its coordinator sees an empty list.
     assert!(deliveries(&app, JEUGD, "pending").await.is_empty());
     assert_eq!(rx.hits().len(), 1, "delivered once");
+    // The delivery is in the access log: the index showed the match to the receiver.
+    let fg = app.privacy_officer("fg-noord", &[NOORD]);
+    let delivered = app.audit_entries(&fg, "action=deliver").await;
+    assert_eq!(delivered.len(), 1, "{delivered:#?}");
+    let e = &delivered[0];
+    assert_eq!(
+        (&e["actor"], &e["outcome"], &e["status"], &e["operation"]),
+        (
+            &Value::from("samenloop"),
+            &Value::from("success"),
+            &Value::from(200),
+            &Value::from("webhook POST")
+        )
+    );
+    assert_eq!(e["network"], NOORD);
+    assert_eq!(e["object_type"], "match");
+    assert_eq!(e["object_id"], body["match"]["handle"]);
+    assert_eq!(e["related"], serde_json::json!([h.event_id]));
+    assert_eq!(e["request_id"], h.event_id.as_str());
+    assert_eq!(e["client"], format!("localhost:{}", rx.port));
 }
 
 #[tokio::test]

@@ -101,6 +101,24 @@ fn time_to(s: &str, name: &str) -> Result<i64, ApiError> {
     time_from(s, name)
 }
 
+/// A query that does not deserialise: serde's message does not name a parameter whose
+/// value is not a number, so that one is named here.
+fn query_error(query: &str, e: impl std::fmt::Display) -> ApiError {
+    if let Ok(pairs) = web::Query::<Vec<(String, String)>>::from_query(query) {
+        for (k, v) in pairs.iter() {
+            let bad = match k.as_str() {
+                "factor" => v.parse::<f64>().is_err(),
+                "limit" | "min_matches" | "min_refused" | "before" => v.parse::<u64>().is_err(),
+                _ => false,
+            };
+            if bad {
+                return ApiError::InvalidQuery(format!("{k} must be a number"));
+            }
+        }
+    }
+    ApiError::InvalidQuery(e.to_string())
+}
+
 /// The filter parameters every read of the log takes.
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -143,7 +161,7 @@ struct FilterQuery {
 impl FilterQuery {
     fn parse(req: &HttpRequest) -> Result<FilterQuery, ApiError> {
         Ok(web::Query::<FilterQuery>::from_query(req.query_string())
-            .map_err(|e| ApiError::InvalidQuery(e.to_string()))?
+            .map_err(|e| query_error(req.query_string(), e))?
             .into_inner())
     }
 
@@ -564,6 +582,18 @@ pub struct SubjectAnswer {
     pub accesses_truncated: bool,
 }
 
+/// An access as a data subject's answer shows it: the ids of other people's signals
+/// and matches that the same request named (a list page, a batch) are left out.
+fn only_theirs(mut e: Entry, theirs: &[String]) -> Entry {
+    let other =
+        |id: &String| (id.starts_with("sig_") || id.starts_with("m_")) && !theirs.contains(id);
+    e.related.retain(|id| !other(id));
+    if e.object_id.as_ref().is_some_and(other) {
+        e.object_id = None;
+    }
+    e
+}
+
 /// `POST /v1/audit/subject-access`: which signals, matches and accesses concern the
 /// person whose key set (from `samenloop pseudonymise`) is given.
 pub async fn subject_access(
@@ -701,7 +731,7 @@ pub async fn subject_access(
             }
             if let Some(e) = query::entry_at(store, s)?.and_then(|l| l.entry()) {
                 if scope.sees(&e) {
-                    accesses.push(EntryView::from(e));
+                    accesses.push(EntryView::from(only_theirs(e, &ids)));
                 }
             }
         }
@@ -749,7 +779,7 @@ pub async fn checkpoints(
     audit.set(Action::Search, ObjectType::Checkpoint);
     scope(&state, &caller)?;
     let q = web::Query::<CheckpointQuery>::from_query(req.query_string())
-        .map_err(|e| ApiError::InvalidQuery(e.to_string()))?
+        .map_err(|e| query_error(req.query_string(), e))?
         .into_inner();
     let limit = q.limit.unwrap_or(20);
     if !(1..=1000).contains(&limit) {
