@@ -455,8 +455,16 @@ async fn attempt(
         actor_networks: Vec::new(),
         network: Some(network.clone()),
         object_type: Some(crate::audit::ObjectType::Match),
+        related: {
+            let mut r = vec![alert.event_id.clone()];
+            r.extend(
+                crate::http::routes::matches::disclosed_by_alert(&state, &handle, &network)
+                    .into_iter()
+                    .skip(1),
+            );
+            r
+        },
         object_id: Some(handle),
-        related: vec![alert.event_id.clone()],
         client: reqwest::Url::parse(&target.url)
             .ok()
             .and_then(|u| {
@@ -477,15 +485,27 @@ async fn attempt(
         .body(body)
         .send()
         .await;
+    // Every attempt is logged: one that failed may still have reached the receiver
+    // (an error answer, a timeout after the body was sent). Status 0: no HTTP answer.
     let mut log = log;
-    let outcome: Result<(), String> = match sent {
-        Ok(resp) if resp.status().is_success() => {
-            if let Some(e) = log.as_mut() {
+    if let Some(e) = log.as_mut() {
+        e.at_ms = state.now_ms();
+        match &sent {
+            Ok(resp) => {
                 e.status = resp.status().as_u16();
-                e.at_ms = state.now_ms();
+                e.outcome = crate::audit::Outcome::of_status(e.status, false);
+                if !resp.status().is_success() {
+                    e.outcome = crate::audit::Outcome::Error;
+                }
             }
-            Ok(())
+            Err(_) => {
+                e.status = 0;
+                e.outcome = crate::audit::Outcome::Error;
+            }
         }
+    }
+    let outcome: Result<(), String> = match sent {
+        Ok(resp) if resp.status().is_success() => Ok(()),
         Ok(resp) => Err(resp.status().as_u16().to_string()),
         Err(e) => Err(error_class(&e).to_string()),
     };
@@ -509,6 +529,9 @@ async fn attempt(
     let recorded = state
         .writer
         .run(move |kv| {
+            if let Some(e) = log {
+                crate::audit::append(kv, e)?;
+            }
             let Some(v) = kv.get(&k)? else {
                 return Ok(None);
             };
@@ -519,9 +542,6 @@ async fn attempt(
             match outcome {
                 Ok(()) => {
                     kv.remove(k);
-                    if let Some(e) = log {
-                        crate::audit::append(kv, e)?;
-                    }
                     Ok(Some((d, None)))
                 }
                 Err(o) => {

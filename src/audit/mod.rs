@@ -58,7 +58,7 @@ pub enum Action {
     LoginRefused,
     /// A data-subject access request (GDPR art. 15) was answered.
     SubjectAccess,
-    /// An alert was delivered to a coordinator's webhook receiver.
+    /// An alert was sent to a coordinator's webhook receiver (every attempt).
     Deliver,
 }
 
@@ -189,7 +189,8 @@ pub struct Entry {
     pub action: Action,
     /// How it ended.
     pub outcome: Outcome,
-    /// HTTP status answered (for a webhook delivery: the receiver's 2xx).
+    /// HTTP status answered (for a webhook delivery attempt: the receiver's, 0 when it
+    /// gave no HTTP answer).
     pub status: u16,
     /// The operation: method and route template (`GET /v1/signals/{id}`), or
     /// `webhook POST` for a delivery.
@@ -250,9 +251,10 @@ impl Entry {
 pub enum Scope {
     /// Everything (the offline tools of the operator).
     All,
-    /// The entries whose object's network, or one of whose actor's networks, is one of
-    /// these; and the entries that concern no network at all (refused requests without
-    /// a usable token), which concern every network's security.
+    /// The entries whose object's network is one of these; of the entries that concern
+    /// no network's object, those whose actor acts in one of these networks (or in
+    /// none: refused requests without a usable token concern every network's security).
+    /// What a user of two networks did in the other network is that network's.
     Networks(Vec<String>),
 }
 
@@ -263,9 +265,10 @@ impl Scope {
             Scope::All => true,
             Scope::Networks(nets) => {
                 let has = |n: &String| nets.iter().any(|x| x == n);
-                (e.network.is_none() && e.actor_networks.is_empty())
-                    || e.network.as_ref().is_some_and(has)
-                    || e.actor_networks.iter().any(has)
+                match &e.network {
+                    Some(n) => has(n),
+                    None => e.actor_networks.is_empty() || e.actor_networks.iter().any(has),
+                }
             }
         }
     }
@@ -564,10 +567,17 @@ pub(crate) mod tests {
         let mut e = entry();
         assert!(s.sees(&e));
         e.network = Some("m".into());
-        assert!(s.sees(&e), "an actor of the network");
+        assert!(
+            !s.sees(&e),
+            "an actor of the network, acting in another one"
+        );
+        e.network = None;
+        assert!(
+            s.sees(&e),
+            "an actor of the network, on no network's object"
+        );
         e.actor_networks = vec!["m".into()];
         assert!(!s.sees(&e));
-        e.network = None;
         e.actor_networks.clear();
         assert!(s.sees(&e), "a refused request without a network");
         assert_eq!(Outcome::of_status(404, true), Outcome::Denied);

@@ -354,7 +354,16 @@ async fn an_alert_arrives_signed_with_a_stable_event_id() {
     assert_eq!(e["network"], NOORD);
     assert_eq!(e["object_type"], "match");
     assert_eq!(e["object_id"], body["match"]["handle"]);
-    assert_eq!(e["related"], serde_json::json!([h.event_id]));
+    // The event id, then the two signals the alert showed.
+    let related = e["related"].as_array().unwrap();
+    assert_eq!(related[0], Value::from(h.event_id.as_str()), "{e}");
+    assert_eq!(related.len(), 3, "{e}");
+    assert!(
+        related[1..]
+            .iter()
+            .all(|id| id.as_str().unwrap().starts_with("sig_")),
+        "{e}"
+    );
     assert_eq!(e["request_id"], h.event_id.as_str());
     assert_eq!(e["client"], format!("localhost:{}", rx.port));
 }
@@ -465,6 +474,22 @@ async fn an_untrusted_certificate_is_dead_lettered_shown_and_requeued_after_a_re
         "nothing reached the untrusted receiver"
     );
     let event_id = d["event_id"].as_str().unwrap().to_string();
+    // Every failed attempt is in the access log too, without an HTTP status.
+    let fg = app.privacy_officer("fg-noord", &[NOORD]);
+    let attempts = app
+        .audit_entries(&fg, &format!("action=deliver&object={event_id}"))
+        .await;
+    assert_eq!(
+        attempts.len() as u64,
+        d["attempts"].as_u64().unwrap(),
+        "{attempts:#?}"
+    );
+    assert!(
+        attempts
+            .iter()
+            .all(|e| e["outcome"] == "error" && e["status"] == 0),
+        "{attempts:#?}"
+    );
     let metrics = app.metrics().await;
     assert_eq!(
         metric(

@@ -120,6 +120,12 @@ pub async fn events(
         .iter()
         .map(|a| render(&state, a))
         .collect::<Result<Vec<_>, _>>()?;
-    audit.related(events.iter().map(|e| e.match_view.handle.clone()));
+    for e in &events {
+        audit.related(crate::http::routes::matches::disclosed_by_alert(
+            &state,
+            &e.match_view.handle,
+            &network,
+        ));
+    }
     Ok(HttpResponse::Ok().json(EventPage { events, next_after }))
 }

@@ -247,6 +247,16 @@ pub fn shown_signals(state: &State, m: &MatchRecord, own: &dyn Fn(&str) -> bool)
         .unwrap_or_default()
 }
 
+/// The ids an alert about the match `handle` discloses to `network`'s coordinator: the
+/// handle and the public ids of the network's active signals in it (for the log).
+pub fn disclosed_by_alert(state: &State, handle: &str, network: &str) -> Vec<String> {
+    let mut out = vec![handle.to_string()];
+    if let Ok(Some(m)) = engine::match_by_handle(&state.store, handle) {
+        out.extend(shown_signals(state, &m, &|n| n == network));
+    }
+    out
+}
+
 /// Names a match and the signals shown with it in the request's log entry.
 fn log_match(audit: &Audit, state: &State, m: &MatchRecord, caller: &Caller, primary: bool) {
     if !audit.active() {
