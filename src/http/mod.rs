@@ -227,6 +227,47 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(&body).map_err(|e| error::json_error(&e))
 }
 
+/// Parses the query string into `T`. On a value of the wrong type the problem names the
+/// parameter (serde only says "invalid digit found in string"), found by parsing again
+/// without each parameter in turn; values are never echoed.
+pub fn parse_query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
+    let q = req.query_string();
+    let e = match web::Query::<T>::from_query(q) {
+        Ok(v) => return Ok(v.into_inner()),
+        Err(e) => e.to_string(),
+    };
+    // Unknown and missing parameters are named by serde already.
+    if e.contains("unknown field") || e.contains("missing field") {
+        return Err(ApiError::InvalidQuery(e));
+    }
+    let parts: Vec<&str> = q.split('&').filter(|p| !p.is_empty()).collect();
+    for (i, part) in parts.iter().enumerate() {
+        let Some((k, _)) = web::Query::<Vec<(String, String)>>::from_query(part)
+            .ok()
+            .and_then(|p| p.into_inner().into_iter().next())
+        else {
+            continue;
+        };
+        let without: Vec<&str> = parts
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, p)| *p)
+            .collect();
+        let fixed = match web::Query::<T>::from_query(&without.join("&")) {
+            Ok(_) => true,
+            Err(e2) => e2.to_string().contains(&format!("missing field `{k}`")),
+        };
+        // Parameter names are the server's own (unknown ones were refused above).
+        if fixed && k.len() <= 32 && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            return Err(ApiError::InvalidQuery(format!(
+                "{k}: the value has the wrong type or form"
+            )));
+        }
+    }
+    Err(ApiError::InvalidQuery(e))
+}
+
 /// RFC 3339 UTC text of a unix time.
 pub fn rfc3339(secs: i64) -> String {
     let d = Date::from_days_since_epoch(secs.div_euclid(86_400));

@@ -361,3 +361,28 @@ async fn signals_stored_before_a_restart_match_after_it_and_withdrawn_ones_stay_
     );
     assert_eq!(after[0]["kind"], "person");
 }
+
+#[tokio::test]
+async fn a_query_value_of_the_wrong_type_is_named_not_echoed() {
+    let app = spawn_app().await;
+    let c = app.coordinator("zorgnetwerk-noord");
+    for (path, name) in [
+        (
+            "/v1/networks/zorgnetwerk-noord/matches?status=open&limit=Jansen",
+            "limit",
+        ),
+        ("/v1/networks/zorgnetwerk-noord/events?after=-1", "after"),
+        (
+            "/v1/networks/zorgnetwerk-noord/deliveries?limit=1e3",
+            "limit",
+        ),
+    ] {
+        let body = expect_problem(app.get(path, &c).await, 400, "invalid-query").await;
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.starts_with(&format!("{name}:")), "{path}: {detail}");
+        assert!(
+            !detail.contains("Jansen") && !detail.contains("1e3"),
+            "{detail}"
+        );
+    }
+}

@@ -101,24 +101,6 @@ fn time_to(s: &str, name: &str) -> Result<i64, ApiError> {
     time_from(s, name)
 }
 
-/// A query that does not deserialise: serde's message does not name a parameter whose
-/// value is not a number, so that one is named here.
-fn query_error(query: &str, e: impl std::fmt::Display) -> ApiError {
-    if let Ok(pairs) = web::Query::<Vec<(String, String)>>::from_query(query) {
-        for (k, v) in pairs.iter() {
-            let bad = match k.as_str() {
-                "factor" => v.parse::<f64>().is_err(),
-                "limit" | "min_matches" | "min_refused" | "before" => v.parse::<u64>().is_err(),
-                _ => false,
-            };
-            if bad {
-                return ApiError::InvalidQuery(format!("{k} must be a number"));
-            }
-        }
-    }
-    ApiError::InvalidQuery(e.to_string())
-}
-
 /// The filter parameters every read of the log takes.
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -160,9 +142,7 @@ struct FilterQuery {
 
 impl FilterQuery {
     fn parse(req: &HttpRequest) -> Result<FilterQuery, ApiError> {
-        Ok(web::Query::<FilterQuery>::from_query(req.query_string())
-            .map_err(|e| query_error(req.query_string(), e))?
-            .into_inner())
+        crate::http::parse_query::<FilterQuery>(req)
     }
 
     /// Refuses the parameters `allowed` does not name.
@@ -778,9 +758,7 @@ pub async fn checkpoints(
 ) -> Result<HttpResponse, ApiError> {
     audit.set(Action::Search, ObjectType::Checkpoint);
     scope(&state, &caller)?;
-    let q = web::Query::<CheckpointQuery>::from_query(req.query_string())
-        .map_err(|e| query_error(req.query_string(), e))?
-        .into_inner();
+    let q = crate::http::parse_query::<CheckpointQuery>(&req)?;
     let limit = q.limit.unwrap_or(20);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::InvalidQuery("limit must be 1 to 1000".into()));

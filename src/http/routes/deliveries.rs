@@ -119,9 +119,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     audit.set(Action::Search, ObjectType::Deliveries);
     let network = network_in_scope(&state, &caller, &audit, path.into_inner())?;
-    let q = web::Query::<ListQuery>::from_query(req.query_string())
-        .map_err(|e| ApiError::InvalidQuery(e.to_string()))?
-        .into_inner();
+    let q = crate::http::parse_query::<ListQuery>(&req)?;
     let dead = match q.state.as_deref() {
         None | Some("pending") => false,
         Some("dead") => true,

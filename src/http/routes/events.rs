@@ -76,9 +76,7 @@ pub async fn events(
         audit.scope_denied();
         return Err(ApiError::NotFound);
     }
-    let q = web::Query::<EventsQuery>::from_query(req.query_string())
-        .map_err(|e| ApiError::InvalidQuery(e.to_string()))?
-        .into_inner();
+    let q = crate::http::parse_query::<EventsQuery>(&req)?;
     if wants_stream(&req) {
         let last = match req.headers().get("last-event-id") {
             None => None,

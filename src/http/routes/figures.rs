@@ -66,9 +66,7 @@ pub async fn get(
         audit.scope_denied();
         return Err(ApiError::NotFound);
     }
-    let q = web::Query::<FiguresQuery>::from_query(req.query_string())
-        .map_err(|e| ApiError::InvalidQuery(e.to_string()))?
-        .into_inner();
+    let q = crate::http::parse_query::<FiguresQuery>(&req)?;
     let from = day(&q.from, "from")?;
     let to = day(&q.to, "to")?;
     if to < from {

@@ -381,9 +381,7 @@ pub async fn list(
         audit.scope_denied();
         return Err(ApiError::NotFound);
     }
-    let q = web::Query::<ListQuery>::from_query(req.query_string())
-        .map_err(|e| ApiError::InvalidQuery(e.to_string()))?
-        .into_inner();
+    let q = crate::http::parse_query::<ListQuery>(&req)?;
     let status = match q.status.as_deref() {
         None => None,
         Some(s) => Some(ListStatus::parse(s).ok_or_else(|| {

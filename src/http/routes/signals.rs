@@ -550,9 +550,7 @@ pub async fn lookup(
 ) -> Result<HttpResponse, ApiError> {
     audit.set(Action::Search, ObjectType::Signal);
     caller.require(&[Role::Partner])?;
-    let q = web::Query::<LookupQuery>::from_query(req.query_string())
-        .map_err(|e| ApiError::InvalidQuery(e.to_string()))?
-        .into_inner();
+    let q = crate::http::parse_query::<LookupQuery>(&req)?;
     if q.reference.len() > 100 || !caller.in_network(&q.network) {
         return Err(ApiError::NotFound);
     }
