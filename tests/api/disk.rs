@@ -147,3 +147,33 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
 fn request_id(resp: &reqwest::Response) -> String {
     resp.headers()["x-request-id"].to_str().unwrap().to_string()
 }
+
+#[tokio::test]
+async fn below_half_the_reserve_reads_are_refused_too_since_they_cannot_be_logged() {
+    // A reserve of more than twice the free space: from the start the disk is below half
+    // of it, where not even an access-log entry is written.
+    let tmp = std::env::temp_dir();
+    let free_mib = samenloop::store::free_bytes(&tmp).unwrap() >> 20;
+    let app = spawn_app_with(|c| c.limits.min_free_disk_mib = free_mib * 2 + 1024).await;
+    let coord = app.coordinator(NOORD);
+    let resp = app
+        .get(&format!("/v1/networks/{NOORD}/matches"), &coord)
+        .await;
+    assert_eq!(resp.headers()["retry-after"], "60");
+    let body = expect_problem(resp, 507, "insufficient-storage").await;
+    assert!(body.get("detail").is_none(), "{body}");
+    // A refused token cannot be logged either: refused the same way.
+    expect_problem(
+        app.get(&format!("/v1/networks/{NOORD}/matches"), "nope")
+            .await,
+        507,
+        "insufficient-storage",
+    )
+    .await;
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("samenloop_store_disk_critical 1\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("samenloop_audit_entries 0\n"), "{metrics}");
+}
