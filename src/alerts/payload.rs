@@ -41,6 +41,9 @@ pub struct AlertPayload {
     /// For `match.escalated`: the deadline that passed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline: Option<Deadline>,
+    /// For `match.dissolved`: the network's organisations whose signals left.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub organisations_left: Vec<OrgRef>,
     /// The match now, as the network's coordinator sees it.
     #[serde(rename = "match")]
     pub match_view: MatchView,
@@ -85,6 +88,18 @@ pub fn render(state: &State, alert: &Alert) -> Result<AlertPayload, ApiError> {
             })
             .collect(),
         deadline: alert.deadline,
+        organisations_left: alert
+            .left_orgs
+            .iter()
+            .map(|o| OrgRef {
+                id: o.clone(),
+                name: state
+                    .cfg
+                    .organisation(o)
+                    .map(|c| c.name.clone())
+                    .unwrap_or_default(),
+            })
+            .collect(),
         match_view: view,
     })
 }

@@ -1100,6 +1100,62 @@ pub fn withdraw(
     Ok(rec)
 }
 
+/// A signal left (withdrawn now; or expired, as the retention job finds): each open
+/// match it was in forgets the organisations that no longer have a counting signal in
+/// it (so that a later signal of theirs joins anew and alerts), and each alerted network
+/// for which fewer organisations than its threshold remain has its follow-up closed by
+/// the index with a `match.dissolved` alert ([`super::followup::dissolve`]). Returns the
+/// alerts written.
+pub fn leave(
+    kv: &mut dyn Kv,
+    policy: &Policy,
+    ids: &mut dyn IdSource,
+    rec: &SignalRecord,
+    now: i64,
+) -> Result<u64, EngineError> {
+    let mut alerts = 0;
+    for mut m in matches_of(kv, rec)? {
+        if m.status != MatchStatus::Open {
+            continue;
+        }
+        let signals = match_signals(kv, &m)?;
+        let mut orgs: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for s in signals
+            .iter()
+            .filter(|s| s.id != rec.id && s.is_active(now))
+        {
+            orgs.entry(&s.org).or_default().insert(&s.network);
+        }
+        let gone: Vec<String> = m
+            .orgs
+            .iter()
+            .filter(|o| !orgs.contains_key(o.as_str()))
+            .cloned()
+            .collect();
+        if gone.is_empty() {
+            continue;
+        }
+        m.orgs.retain(|o| orgs.contains_key(o.as_str()));
+        for n in m.networks.clone() {
+            let threshold = policy.thresholds.get(&n).copied().unwrap_or(2);
+            if orgs.len() >= threshold {
+                continue;
+            }
+            let left: Vec<String> = gone
+                .iter()
+                .filter(|o| signals.iter().any(|s| &s.org == *o && s.network == n))
+                .cloned()
+                .collect();
+            if super::followup::dissolve(kv, policy, ids, &m, &n, left, now)? {
+                alerts += 1;
+            }
+        }
+        m.updated_at = now;
+        put_json(kv, match_key(m.id), &m);
+    }
+    Ok(alerts)
+}
+
 /// Renews an active signal to a new validity end.
 pub fn renew(
     kv: &mut dyn Kv,

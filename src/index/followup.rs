@@ -321,6 +321,7 @@ pub fn emit(
         new_orgs,
         at: now,
         deadline,
+        left_orgs: Vec::new(),
     };
     kv.put(
         super::engine::outbox_key(seq),
@@ -598,6 +599,78 @@ pub fn act(
         now,
     )?;
     Ok(Ok(new))
+}
+
+/// Signals left match `m` so that fewer organisations than `network`'s threshold remain:
+/// the index closes the network's follow-up with reason `withdrawn` (a `close` step by
+/// `index`, which is not a decision), the partners who already had feedback on a signal
+/// in it see it closed — those who had none still see none (no oracle) — and a
+/// `match.dissolved` alert names `left` (the network's organisations whose signals
+/// went). Nothing happens for a follow-up that is already closed. Returns whether it
+/// closed.
+#[allow(clippy::too_many_arguments)]
+pub fn dissolve(
+    kv: &mut dyn Kv,
+    policy: &Policy,
+    ids: &mut dyn IdSource,
+    m: &MatchRecord,
+    network: &str,
+    left: Vec<String>,
+    now: i64,
+) -> Result<bool, EngineError> {
+    let Some(old) = load(kv, m.id, network)? else {
+        return Ok(false);
+    };
+    if old.stage == Stage::Closed {
+        return Ok(false);
+    }
+    let mut n = old.clone();
+    n.stage = Stage::Closed;
+    n.closed_reason = Some(CloseReason::Withdrawn);
+    n.unacknowledged = false;
+    // The round ends: its deadlines no longer run.
+    n.acknowledge_due = None;
+    n.decision_due = None;
+    n.overdue.clear();
+    let mut step = index_step("close", Stage::Closed, now);
+    step.reason = Some(CloseReason::Withdrawn);
+    n.history.push(step);
+    store(kv, m.id, network, Some(&old), &n)?;
+    for s in super::engine::match_signals(kv, m)? {
+        let key = feedback_key(s.id);
+        if s.network == network && kv.get(&key)?.is_some() {
+            let fb = Feedback::Closed {
+                reason: CloseReason::Withdrawn,
+                at: now,
+            };
+            kv.put(
+                key,
+                serde_json::to_vec(&fb).map_err(|e| EngineError::Store(e.to_string()))?,
+            );
+        }
+    }
+    let seq = emit(
+        kv,
+        policy,
+        ids,
+        event::DISSOLVED,
+        m.id,
+        network,
+        Vec::new(),
+        None,
+        now,
+    )?;
+    // The organisations that left travel with the alert.
+    let key = super::engine::outbox_key(seq);
+    if let Some(v) = kv.get(&key)? {
+        let mut a: Alert = serde_json::from_slice(&v).map_err(|_| EngineError::Corrupt('o'))?;
+        a.left_orgs = left;
+        kv.put(
+            key,
+            serde_json::to_vec(&a).map_err(|e| EngineError::Store(e.to_string()))?,
+        );
+    }
+    Ok(true)
 }
 
 /// What [`escalate`] did with one deadline index entry.

@@ -341,6 +341,10 @@ pub mod event {
     pub const ESCALATED: &str = "match.escalated";
     /// The coordinator recorded a follow-up step.
     pub const FOLLOWED_UP: &str = "match.followed_up";
+    /// Signals left the match (withdrawn, expired) so that fewer organisations than the
+    /// network's threshold remain: the index closed the network's follow-up with reason
+    /// `withdrawn` (`organisations_left` says whose signals went).
+    pub const DISSOLVED: &str = "match.dissolved";
 }
 
 /// An alert in the outbox: one event of one match for one network.
@@ -363,6 +367,9 @@ pub struct Alert {
     /// For `match.escalated`: the deadline that passed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline: Option<Deadline>,
+    /// For `match.dissolved`: the organisations of the network whose signals left.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_orgs: Vec<String>,
 }
 
 /// The two follow-up deadlines.

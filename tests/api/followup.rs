@@ -880,3 +880,130 @@ async fn each_network_follows_up_its_own_part_of_a_cross_network_match() {
     assert_eq!(f["stage"], "acknowledged");
     assert_eq!(fb("woonstad", &n).await.unwrap()["status"], "picked_up");
 }
+
+#[tokio::test]
+async fn a_match_whose_signals_leave_below_the_threshold_is_dissolved_and_can_form_again() {
+    let app = spawn_app().await;
+    let (handle, w, p) = form_match(&app).await;
+    ok_step(&app, &handle, json!({"action": "acknowledge"})).await;
+    // The police withdraw: one organisation is left, below the threshold of 2.
+    let pid = p["id"].as_str().unwrap();
+    let resp = app
+        .post(
+            &format!("/v1/signals/{pid}/withdraw"),
+            &app.partner("politie"),
+            &json!({"reason": "concern_over"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let f = follow_up(&app, &handle).await;
+    assert_eq!(f["stage"], "closed", "{f}");
+    assert_eq!(f["closed_reason"], "withdrawn", "{f}");
+    let last = f["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (&last["action"], &last["by"], &last["reason"]),
+        (
+            &Value::from("close"),
+            &Value::from("index"),
+            &Value::from("withdrawn")
+        ),
+        "{f}"
+    );
+    assert!(f.get("acknowledge_due").is_none() && f.get("decision_due").is_none());
+    let evs = events(&app, NOORD).await;
+    let d: Vec<&Value> = evs
+        .iter()
+        .filter(|e| e["type"] == "match.dissolved")
+        .collect();
+    assert_eq!(d.len(), 1, "{evs:#?}");
+    assert_eq!(d[0]["match"]["handle"], handle.as_str());
+    assert_eq!(d[0]["organisations_left"][0]["id"], "politie", "{}", d[0]);
+    // The housing corporation had heard its signal was picked up: now it is closed.
+    let wid = w["id"].as_str().unwrap();
+    let mine: Value = app
+        .get(&format!("/v1/signals/{wid}"), &app.partner("woonstad"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine["feedback"]["status"], "closed", "{mine}");
+    assert_eq!(mine["feedback"]["reason"], "withdrawn", "{mine}");
+    // GGZ signals the same person: the match reopens, with GGZ as a new organisation,
+    // and the police count anew if they come back.
+    let resp = app
+        .post(
+            "/v1/signals",
+            &app.partner("ggz-noord"),
+            &app.signal(NOORD, person("G-2", "Marieke", "de Vries", "1985-03-07")),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let evs = events(&app, NOORD).await;
+    let reopened: Vec<&Value> = evs
+        .iter()
+        .filter(|e| e["type"] == "match.reopened")
+        .collect();
+    assert_eq!(reopened.len(), 1, "{evs:#?}");
+    assert_eq!(reopened[0]["match"]["handle"], handle.as_str());
+    assert_eq!(reopened[0]["organisations_joined"][0]["id"], "ggz-noord");
+    assert_eq!(follow_up(&app, &handle).await["stage"], "new");
+    // When every signal has gone, a new pair on the person is a new match: the closed
+    // one stays closed, and a further withdrawal tells nobody twice.
+    let dissolved = |evs: &[Value]| {
+        evs.iter()
+            .filter(|e| e["type"] == "match.dissolved")
+            .count()
+    };
+    let wid = w["id"].as_str().unwrap();
+    app.post(
+        &format!("/v1/signals/{wid}/withdraw"),
+        &app.partner("woonstad"),
+        &json!({"reason": "concern_over"}),
+    )
+    .await;
+    assert_eq!(dissolved(&events(&app, NOORD).await), 2);
+    let gid = resp_id(&app, "ggz-noord", "G-2").await;
+    app.post(
+        &format!("/v1/signals/{gid}/withdraw"),
+        &app.partner("ggz-noord"),
+        &json!({"reason": "concern_over"}),
+    )
+    .await;
+    assert_eq!(dissolved(&events(&app, NOORD).await), 2);
+}
+
+async fn resp_id(app: &TestApp, org: &str, reference: &str) -> String {
+    let v: Value = app
+        .get(
+            &format!("/v1/signals?network={NOORD}&reference={reference}"),
+            &app.partner(org),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    v["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_dissolved_match_the_coordinator_never_touched_gives_no_feedback() {
+    let app = spawn_app().await;
+    let (handle, w, p) = form_match(&app).await;
+    let pid = p["id"].as_str().unwrap();
+    app.post(
+        &format!("/v1/signals/{pid}/withdraw"),
+        &app.partner("politie"),
+        &json!({"reason": "unjustified"}),
+    )
+    .await;
+    assert_eq!(follow_up(&app, &handle).await["closed_reason"], "withdrawn");
+    // No coordinator acted: the remaining signal reads as one that never matched.
+    let wid = w["id"].as_str().unwrap();
+    let mine: Value = app
+        .get(&format!("/v1/signals/{wid}"), &app.partner("woonstad"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(mine.get("feedback").is_none(), "{mine}");
+}

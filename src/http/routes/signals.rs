@@ -647,13 +647,19 @@ pub async fn withdraw(
     let rec = own(&state, &caller, &audit, &path)?;
     let now = state.now();
     let reason = body.reason;
+    let policy = state.policy.clone();
     change_own(
         &state,
         &audit,
         rec.public_id,
         now,
         |c| c.state == SignalState::Active,
-        move |kv, c| engine::withdraw(kv, c, reason, now),
+        move |kv, c| {
+            let w = engine::withdraw(kv, c, reason, now)?;
+            // Matches it alone made possible close; their coordinators are told.
+            engine::leave(kv, &policy, &mut OsIds, &w, now)?;
+            Ok(w)
+        },
     )
     .await
 }
