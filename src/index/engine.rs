@@ -1156,6 +1156,53 @@ pub fn leave(
     Ok(alerts)
 }
 
+/// Erases a signal (withdrawn as unjustified, or at the end of its archive period):
+/// its record, its public-id and reference keys (the partner may use the reference
+/// again), its postings and archive key index entries, its partner feedback, and its
+/// place in its entity and household (a person entity or household left empty goes
+/// too). What remains are aggregate day counters, the matches' organisation and
+/// network names, and the access log's entries, which hold its public id only. An
+/// entity or household keeps the number it was given, which may have been this
+/// signal's internal id: a number, not data. Call [`withdraw`] (and [`leave`]) first:
+/// the signal must already be out of the matches' counts.
+pub fn erase(kv: &mut dyn Kv, rec: &SignalRecord) -> Result<(), EngineError> {
+    for k in rec
+        .person
+        .iter()
+        .chain(rec.household.iter())
+        .chain(rec.family.iter().flatten())
+    {
+        kv.remove_posting(&k.p2, rec.id);
+        kv.remove(crate::audit::subject::archive_key(&k.p2, rec.id));
+    }
+    kv.remove(signal_key(rec.id));
+    kv.remove(public_key(&rec.public_id));
+    kv.remove(reference_key(&rec.org, &rec.network, &rec.reference));
+    kv.remove(super::followup::feedback_key(rec.id));
+    // An implicit one-signal entity is its own household (which may hold others).
+    let household = match get_json::<EntityRecord>(kv, &entity_key(rec.entity))? {
+        None => rec.entity,
+        Some(mut e) => {
+            e.members.retain(|m| m.signal != rec.id);
+            if !e.members.is_empty() {
+                put_json(kv, entity_key(rec.entity), &e);
+                return Ok(());
+            }
+            kv.remove(entity_key(rec.entity));
+            e.household
+        }
+    };
+    if let Some(mut h) = get_json::<HouseholdRecord>(kv, &household_key(household))? {
+        h.entities.retain(|x| *x != rec.entity);
+        if h.entities.is_empty() {
+            kv.remove(household_key(household));
+        } else {
+            put_json(kv, household_key(household), &h);
+        }
+    }
+    Ok(())
+}
+
 /// Renews an active signal to a new validity end.
 pub fn renew(
     kv: &mut dyn Kv,

@@ -135,6 +135,26 @@ impl TestApp {
         self.thread = Some(thread);
     }
 
+    /// Stops the server gracefully and returns every key and value of its database
+    /// (all sled trees), read with the store code as a later start would.
+    #[allow(dead_code)]
+    pub async fn stop_and_dump(mut self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.client = client();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        self.handle.stop(true).await;
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        let store = samenloop::store::Store::open(
+            &self.cfg.server.data_dir,
+            16,
+            &samenloop::index::engine::Policy::default(),
+            self.now(),
+        )
+        .unwrap();
+        store.dump().unwrap()
+    }
+
     pub fn token(&self, role: Role, org: &str, networks: &[&str]) -> String {
         self.token_with(self.claims(role, org, &format!("{org}-user"), networks))
     }

@@ -11,5 +11,6 @@ mod followup;
 mod helpers;
 mod matching;
 mod openapi;
+mod retention;
 mod signals;
 mod webhook;

@@ -658,6 +658,10 @@ pub async fn withdraw(
             let w = engine::withdraw(kv, c, reason, now)?;
             // Matches it alone made possible close; their coordinators are told.
             engine::leave(kv, &policy, &mut OsIds, &w, now)?;
+            // Unjustified: nothing of it is kept (the answer is the last sight of it).
+            if reason == WithdrawReason::Unjustified {
+                engine::erase(kv, &w)?;
+            }
             Ok(w)
         },
     )
