@@ -49,6 +49,17 @@ pub struct AlertPayload {
     pub match_view: MatchView,
 }
 
+fn org_ref(state: &State, id: &str) -> OrgRef {
+    OrgRef {
+        id: id.to_string(),
+        name: state
+            .cfg
+            .organisation(id)
+            .map(|c| c.name.clone())
+            .unwrap_or_default(),
+    }
+}
+
 /// Renders an outbox entry for its network.
 pub fn render(state: &State, alert: &Alert) -> Result<AlertPayload, ApiError> {
     let m = engine::match_by_id(&state.store, alert.match_id)?.ok_or(ApiError::Internal)?;
@@ -78,28 +89,10 @@ pub fn render(state: &State, alert: &Alert) -> Result<AlertPayload, ApiError> {
             .new_orgs
             .iter()
             .filter(|o| own.contains(o.as_str()))
-            .map(|o| OrgRef {
-                id: o.clone(),
-                name: state
-                    .cfg
-                    .organisation(o)
-                    .map(|c| c.name.clone())
-                    .unwrap_or_default(),
-            })
+            .map(|o| org_ref(state, o))
             .collect(),
         deadline: alert.deadline,
-        organisations_left: alert
-            .left_orgs
-            .iter()
-            .map(|o| OrgRef {
-                id: o.clone(),
-                name: state
-                    .cfg
-                    .organisation(o)
-                    .map(|c| c.name.clone())
-                    .unwrap_or_default(),
-            })
-            .collect(),
+        organisations_left: alert.left_orgs.iter().map(|o| org_ref(state, o)).collect(),
         match_view: view,
     })
 }

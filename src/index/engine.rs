@@ -345,12 +345,7 @@ pub fn matches_of(kv: &dyn KvRead, rec: &SignalRecord) -> Result<Vec<MatchRecord
 /// Writes the archive key index of a signal that leaves the posting lists (withdrawn),
 /// so that a data-subject access request still finds it ([`crate::audit::subject`]).
 pub fn archive_keys(kv: &mut dyn Kv, rec: &SignalRecord) {
-    for k in rec
-        .person
-        .iter()
-        .chain(rec.household.iter())
-        .chain(rec.family.iter().flatten())
-    {
+    for k in rec.all_keys() {
         kv.put(
             crate::audit::subject::archive_key(&k.p2, rec.id),
             Vec::new(),
@@ -1085,12 +1080,7 @@ pub fn withdraw(
 ) -> Result<SignalRecord, EngineError> {
     super::counters::on_withdraw(kv, rec, now)?;
     let mut rec = rec.clone();
-    for k in rec
-        .person
-        .iter()
-        .chain(rec.household.iter())
-        .chain(rec.family.iter().flatten())
-    {
+    for k in rec.all_keys() {
         kv.remove_posting(&k.p2, rec.id);
     }
     rec.state = SignalState::Withdrawn { reason, at: now };
@@ -1166,12 +1156,7 @@ pub fn leave(
 /// signal's internal id: a number, not data. Call [`withdraw`] (and [`leave`]) first:
 /// the signal must already be out of the matches' counts.
 pub fn erase(kv: &mut dyn Kv, rec: &SignalRecord) -> Result<(), EngineError> {
-    for k in rec
-        .person
-        .iter()
-        .chain(rec.household.iter())
-        .chain(rec.family.iter().flatten())
-    {
+    for k in rec.all_keys() {
         kv.remove_posting(&k.p2, rec.id);
         kv.remove(crate::audit::subject::archive_key(&k.p2, rec.id));
     }
@@ -1215,12 +1200,7 @@ pub fn renew(
     rec.valid_until = valid_until;
     rec.renewed_at = Some(now);
     let until_min = until_minutes(valid_until);
-    for k in rec
-        .person
-        .iter()
-        .chain(rec.household.iter())
-        .chain(rec.family.iter().flatten())
-    {
+    for k in rec.all_keys() {
         let own = kv.postings(&k.p2).into_iter().find(|p| p.signal == rec.id);
         if let Some(mut p) = own {
             p.until_min = until_min;

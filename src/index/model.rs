@@ -204,6 +204,14 @@ impl SignalRecord {
         })
     }
 
+    /// Every key of the signal: person, household, then each parent's.
+    pub fn all_keys(&self) -> impl Iterator<Item = &StoredKey> {
+        self.person
+            .iter()
+            .chain(self.household.iter())
+            .chain(self.family.iter().flatten())
+    }
+
     /// Whether the signal takes part in matching at `now`.
     pub fn is_active(&self, now: i64) -> bool {
         self.state == SignalState::Active && now < self.valid_until

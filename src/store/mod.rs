@@ -129,12 +129,7 @@ impl Store {
                 b.add(&rec);
             }
             if let (Some(b), SignalState::Withdrawn { .. }) = (archive.as_mut(), &rec.state) {
-                for k in rec
-                    .person
-                    .iter()
-                    .chain(rec.household.iter())
-                    .chain(rec.family.iter().flatten())
-                {
+                for k in rec.all_keys() {
                     b.insert(
                         crate::audit::subject::archive_key(&k.p2, rec.id),
                         Vec::new(),

@@ -377,12 +377,13 @@ pub struct ViewAnswer<T> {
     pub rows: Vec<T>,
 }
 
-/// `GET /v1/audit/views/users?from=&to=&…`: the per-user view.
-pub async fn per_user(
+/// A view over the filter's period: `f` computes its rows.
+async fn view<T: Serialize + Send + 'static>(
     state: State,
     caller: Caller,
     audit: Audit,
     req: HttpRequest,
+    f: fn(&crate::store::Store, &Scope, &Filter) -> Result<Vec<T>, crate::store::StoreError>,
 ) -> Result<HttpResponse, ApiError> {
     audit.set(Action::Search, ObjectType::AccessLog);
     let (scope, _) = scope(&state, &caller)?;
@@ -390,12 +391,21 @@ pub async fn per_user(
     q.only(&[])?;
     let filter = q.filter(&state, true)?;
     let store = state.store.clone();
-    let rows =
-        blocking(move || query::per_user(&store, &scope, &filter).map_err(ApiError::from)).await?;
+    let rows = blocking(move || f(&store, &scope, &filter).map_err(ApiError::from)).await?;
     Ok(HttpResponse::Ok().json(ViewAnswer {
         filter: q.echo(),
         rows,
     }))
+}
+
+/// `GET /v1/audit/views/users?from=&to=&…`: the per-user view.
+pub async fn per_user(
+    state: State,
+    caller: Caller,
+    audit: Audit,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    view(state, caller, audit, req, query::per_user).await
 }
 
 /// `GET /v1/audit/views/days?from=&to=&…`: the per-day view.
@@ -405,18 +415,7 @@ pub async fn per_day(
     audit: Audit,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    audit.set(Action::Search, ObjectType::AccessLog);
-    let (scope, _) = scope(&state, &caller)?;
-    let q = FilterQuery::parse(&req)?;
-    q.only(&[])?;
-    let filter = q.filter(&state, true)?;
-    let store = state.store.clone();
-    let rows =
-        blocking(move || query::per_day(&store, &scope, &filter).map_err(ApiError::from)).await?;
-    Ok(HttpResponse::Ok().json(ViewAnswer {
-        filter: q.echo(),
-        rows,
-    }))
+    view(state, caller, audit, req, query::per_day).await
 }
 
 /// The anomaly report.
