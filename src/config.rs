@@ -64,6 +64,9 @@ pub struct Config {
     /// The access log.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Retention of signals.
+    #[serde(default)]
+    pub retention: RetentionConfig,
     /// Whether this configuration uses the published development keys.
     #[serde(default)]
     pub development: bool,
@@ -303,6 +306,27 @@ pub struct FiguresConfig {
 impl Default for FiguresConfig {
     fn default() -> Self {
         FiguresConfig { min_cell: 5 }
+    }
+}
+
+/// `[retention]`: how long archived signals are kept, and how often the job runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Days an archived signal (expired, or withdrawn because the concern is over) is
+    /// kept, readable only for data-subject access requests and the privacy officer,
+    /// before it is erased.
+    pub archive_days: u32,
+    /// Seconds between runs of the retention job inside `serve`.
+    pub run_every_secs: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            archive_days: 1826,
+            run_every_secs: 3600,
+        }
     }
 }
 
@@ -564,6 +588,19 @@ impl Config {
             return Err(bad(
                 "alerts.stream_keepalive_secs".into(),
                 "must be below limits.client_idle_timeout_secs",
+            ));
+        }
+        let r = &self.retention;
+        if !(1..=3653).contains(&r.archive_days) {
+            return Err(bad(
+                "retention.archive_days".into(),
+                "must be 1 to 3653 days",
+            ));
+        }
+        if !(10..=86_400).contains(&r.run_every_secs) {
+            return Err(bad(
+                "retention.run_every_secs".into(),
+                "must be 10 to 86400 seconds",
             ));
         }
         let a = &self.audit;

@@ -60,11 +60,13 @@ pub enum Action {
     SubjectAccess,
     /// An alert was sent to a coordinator's webhook receiver (every attempt).
     Deliver,
+    /// Signals went to the archive (they expired).
+    Archive,
 }
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 11] = [
         Action::Create,
         Action::Read,
         Action::Search,
@@ -75,6 +77,7 @@ impl Action {
         Action::LoginRefused,
         Action::SubjectAccess,
         Action::Deliver,
+        Action::Archive,
     ];
 
     /// The wire name.
@@ -90,6 +93,7 @@ impl Action {
             Action::LoginRefused => "login_refused",
             Action::SubjectAccess => "subject_access",
             Action::Deliver => "deliver",
+            Action::Archive => "archive",
         }
     }
 

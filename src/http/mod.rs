@@ -5,6 +5,7 @@ pub mod auth;
 pub mod error;
 pub mod idle;
 pub mod metrics;
+pub mod retention;
 pub mod routes;
 pub mod startup;
 

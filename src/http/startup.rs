@@ -5,7 +5,9 @@ use super::auth::Verifier;
 use super::error::ApiError;
 use super::idle::IdleGuard;
 use super::metrics::Metrics;
-use super::routes::{audit, deliveries, events, figures, followup, health, matches, signals};
+use super::routes::{
+    admin, audit, deliveries, events, figures, followup, health, matches, signals,
+};
 use super::{AppState, Clock, State, system_clock};
 use crate::config::Config;
 use crate::index::IndexKey;
@@ -302,6 +304,10 @@ fn app(
             web::post().to(audit::make_checkpoint),
         )
         .route("/v1/audit/verify", web::get().to(audit::verify))
+        .route(
+            "/v1/admin/retention/run",
+            web::post().to(admin::retention_run),
+        )
         .default_service(web::to(not_found))
 }
 
@@ -451,6 +457,7 @@ impl Application {
     pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
         crate::alerts::escalation::spawn(self.state.clone());
         super::audit::spawn_checkpoints(self.state.clone());
+        super::retention::spawn(self.state.clone());
         spawn_signal_listener(self.shutdown.clone());
         let result = self.server.await;
         // However the server stopped, the background jobs end and drop their state.

@@ -20,7 +20,8 @@
 //! | `n` | network 0 match id | empty (per-network match list) |
 //! | `o` | outbox sequence | [`Alert`] JSON |
 //! | `C` | network 0 series day | i64 BE: daily signal counters (see [`super::counters`]) |
-//! | `A` | P2, signal id | empty: keys of withdrawn signals (see [`crate::audit::subject`]) |
+//! | `A` | P2, signal id | empty: keys of withdrawn and expired signals (see [`crate::audit::subject`]) |
+//! | `X` `Z` | time, signal id | empty: expiries and the erasure schedule (see [`super::retention`]) |
 //! | `L` `U` `O` `K` | | the access log (see [`crate::audit`]) |
 //!
 //! Entity and household ids share the signal-id space: a signal that links to nothing
@@ -55,6 +56,18 @@ pub trait KvRead {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError>;
     /// Every entry whose key starts with `prefix`, in key order.
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<Entry>, EngineError>;
+    /// Up to `limit` entries with keys from `start` (inclusive) to `end` (exclusive), in
+    /// key order. The default reads the whole prefix `start[0]`: views over a real store
+    /// read only the range.
+    fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, EngineError> {
+        let first = start.first().map(std::slice::from_ref).unwrap_or(&[]);
+        Ok(self
+            .scan_prefix(first)?
+            .into_iter()
+            .filter(|(k, _)| k.as_slice() >= start && k.as_slice() < end)
+            .take(limit)
+            .collect())
+    }
 }
 
 /// The view of the store the engine writes through: reads see the request's own writes.
@@ -716,6 +729,10 @@ pub fn submit(
     kv.put(public_key(&public), sid.to_be_bytes().to_vec());
     kv.put(rk, sid.to_be_bytes().to_vec());
     put_signal(kv, &record);
+    kv.put(
+        super::retention::expiry_key(record.valid_until, record.id),
+        Vec::new(),
+    );
     super::counters::on_submit(kv, &record)?;
     if person_links.is_empty() && address_shared.is_empty() && family_links.is_empty() {
         // The common case: a signal that meets nothing is its own entity and household.
@@ -1083,8 +1100,13 @@ pub fn withdraw(
     for k in rec.all_keys() {
         kv.remove_posting(&k.p2, rec.id);
     }
+    kv.remove(super::retention::expiry_key(rec.valid_until, rec.id));
     rec.state = SignalState::Withdrawn { reason, at: now };
     archive_keys(kv, &rec);
+    if reason == WithdrawReason::ConcernOver {
+        // Archived from now on; erased when the archive period has passed.
+        kv.put(super::retention::archive_key(now, rec.id), Vec::new());
+    }
     put_signal(kv, &rec);
     set_member(kv, &rec, |m| m.active = false)?;
     Ok(rec)
@@ -1160,6 +1182,11 @@ pub fn erase(kv: &mut dyn Kv, rec: &SignalRecord) -> Result<(), EngineError> {
         kv.remove_posting(&k.p2, rec.id);
         kv.remove(crate::audit::subject::archive_key(&k.p2, rec.id));
     }
+    kv.remove(super::retention::expiry_key(rec.valid_until, rec.id));
+    kv.remove(super::retention::archive_key(
+        super::retention::archived_since(rec),
+        rec.id,
+    ));
     kv.remove(signal_key(rec.id));
     kv.remove(public_key(&rec.public_id));
     kv.remove(reference_key(&rec.org, &rec.network, &rec.reference));
@@ -1196,6 +1223,11 @@ pub fn renew(
     now: i64,
 ) -> Result<SignalRecord, EngineError> {
     super::counters::on_renew(kv, rec, valid_until, now)?;
+    kv.remove(super::retention::expiry_key(rec.valid_until, rec.id));
+    kv.put(
+        super::retention::expiry_key(valid_until, rec.id),
+        Vec::new(),
+    );
     let mut rec = rec.clone();
     rec.valid_until = valid_until;
     rec.renewed_at = Some(now);

@@ -7,6 +7,7 @@ pub mod figures;
 pub mod followup;
 pub mod model;
 pub mod postings;
+pub mod retention;
 #[cfg(test)]
 pub(crate) mod testkv;
 

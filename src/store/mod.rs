@@ -49,6 +49,8 @@ impl From<EngineError> for StoreError {
 
 /// Marks a database whose withdrawn signals all have archive key index entries.
 const ARCHIVE_COMPLETE_KEY: &[u8] = b"carchive_index";
+/// Marks a database whose signals all have their retention index entries.
+const RETENTION_COMPLETE_KEY: &[u8] = b"cretention_index";
 
 /// The sled database with the index tree, and the posting lists derived from it.
 #[derive(Clone)]
@@ -120,6 +122,11 @@ impl Store {
             Some(_) => None,
             None => Some(sled::Batch::default()),
         };
+        // A database made before the retention index: write it for every signal.
+        let mut retention = match tree.get(RETENTION_COMPLETE_KEY)? {
+            Some(_) => None,
+            None => Some(sled::Batch::default()),
+        };
         for item in tree.scan_prefix([b's']) {
             let (_, v) = item?;
             let rec = SignalRecord::decode(&v)
@@ -136,7 +143,17 @@ impl Store {
                     );
                 }
             }
+            if let Some(b) = retention.as_mut() {
+                for k in crate::index::retention::index_entries(&rec) {
+                    b.insert(k, Vec::new());
+                }
+            }
             records += 1;
+        }
+        if let Some(mut b) = retention {
+            b.insert(RETENTION_COMPLETE_KEY, Vec::new());
+            tree.apply_batch(b)?;
+            tree.flush()?;
         }
         if let Some(mut b) = archive {
             b.insert(ARCHIVE_COMPLETE_KEY, Vec::new());
@@ -324,6 +341,21 @@ fn tree_scan(tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<Entry>, EngineError
         .collect()
 }
 
+fn tree_range(
+    tree: &sled::Tree,
+    start: &[u8],
+    end: &[u8],
+    limit: usize,
+) -> Result<Vec<Entry>, EngineError> {
+    tree.range(start.to_vec()..end.to_vec())
+        .take(limit)
+        .map(|r| {
+            r.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .map_err(|e| EngineError::Store(e.to_string()))
+        })
+        .collect()
+}
+
 impl KvRead for Store {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
         self.tree
@@ -333,6 +365,9 @@ impl KvRead for Store {
     }
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<Entry>, EngineError> {
         tree_scan(&self.tree, prefix)
+    }
+    fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, EngineError> {
+        tree_range(&self.tree, start, end, limit)
     }
 }
 
@@ -384,6 +419,23 @@ impl KvRead for Overlay<'_> {
             .get(key)
             .map(|v| v.map(|v| v.to_vec()))
             .map_err(|e| EngineError::Store(e.to_string()))
+    }
+    fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, EngineError> {
+        // Removals in the overlay may hide tree entries: read that many more.
+        let own: Vec<(&Vec<u8>, &Option<Vec<u8>>)> =
+            self.writes.range(start.to_vec()..end.to_vec()).collect();
+        let hidden = own.iter().filter(|(_, v)| v.is_none()).count();
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> =
+            tree_range(self.tree, start, end, limit.saturating_add(hidden))?
+                .into_iter()
+                .collect();
+        for (k, v) in own {
+            match v {
+                Some(v) => merged.insert(k.clone(), v.clone()),
+                None => merged.remove(k),
+            };
+        }
+        Ok(merged.into_iter().take(limit).collect())
     }
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<Entry>, EngineError> {
         let mut merged: BTreeMap<Vec<u8>, Vec<u8>> =

@@ -734,6 +734,39 @@ async fn every_answer_matches_the_openapi_description() {
     )
     .await;
 
+    // Retention, as the operator runs it.
+    let admin = app.token(Role::Admin, "gemeente", &[]);
+    let plan = c
+        .check(
+            "POST",
+            "/v1/admin/retention/run",
+            app.post("/v1/admin/retention/run", &admin, &json!({"dry_run": true}))
+                .await,
+        )
+        .await;
+    assert_eq!(plan["dry_run"], true);
+    c.check(
+        "POST",
+        "/v1/admin/retention/run",
+        app.post("/v1/admin/retention/run", &admin, &json!({}))
+            .await,
+    )
+    .await;
+    c.check(
+        "POST",
+        "/v1/admin/retention/run",
+        app.post("/v1/admin/retention/run", &admin, &json!({"dry": 1}))
+            .await,
+    )
+    .await;
+    c.check(
+        "POST",
+        "/v1/admin/retention/run",
+        app.post("/v1/admin/retention/run", &coord, &json!({}))
+            .await,
+    )
+    .await;
+
     for path in ["/healthz", "/readyz", "/metrics"] {
         c.check(
             "GET",

@@ -145,3 +145,218 @@ async fn an_unjustified_withdrawal_erases_the_signal_from_every_tree() {
         .collect();
     assert!(named.len() >= 2, "{}", named.len());
 }
+
+const DAY: i64 = 86_400;
+
+async fn run(app: &TestApp, dry_run: bool) -> Value {
+    let admin = app.token(samenloop::http::auth::Role::Admin, "gemeente", &[]);
+    let resp = app
+        .post(
+            "/v1/admin/retention/run",
+            &admin,
+            &json!({ "dry_run": dry_run }),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+async fn submit(app: &TestApp, org: &str, reference: &str, days: u32) -> String {
+    let mut body = app.signal(NOORD, person(reference, "Sanne", "Kwakman", "1990-06-15"));
+    body["valid_days"] = json!(days);
+    let resp = app.post("/v1/signals", &app.partner(org), &body).await;
+    assert_eq!(resp.status(), 201);
+    resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn status(app: &TestApp, org: &str, id: &str) -> (u16, Value) {
+    let resp = app
+        .get(&format!("/v1/signals/{id}"), &app.partner(org))
+        .await;
+    let s = resp.status().as_u16();
+    (s, resp.json().await.unwrap())
+}
+
+async fn event_types(app: &TestApp) -> Vec<String> {
+    let page: Value = app
+        .get(
+            &format!("/v1/networks/{NOORD}/events?limit=500"),
+            &app.coordinator(NOORD),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn expiry_stops_matching_at_the_moment_and_the_job_archives_and_later_erases() {
+    let app = spawn_app_with(|c| {
+        c.retention.archive_days = 30;
+        c.retention.run_every_secs = 86_400;
+    })
+    .await;
+    let short = submit(&app, "woonstad", "EXP-W", 10).await;
+    submit(&app, "politie", "EXP-P", 365).await;
+    let coord = app.coordinator(NOORD);
+    let orgs = |m: &Value| m["matches"][0]["organisations"].as_u64().unwrap();
+    let matches = || async {
+        app.get(&format!("/v1/networks/{NOORD}/matches"), &coord)
+            .await
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    assert_eq!(orgs(&matches().await), 2);
+
+    // One second before its end it counts; at its end it does not.
+    app.advance(10 * DAY - 1);
+    assert_eq!(status(&app, "woonstad", &short).await.1["status"], "active");
+    assert_eq!(orgs(&matches().await), 2);
+    app.advance(1);
+    assert_eq!(
+        status(&app, "woonstad", &short).await.1["status"],
+        "expired"
+    );
+    assert_eq!(orgs(&matches().await), 1);
+
+    // A dry run lists it and changes nothing.
+    let plan = run(&app, true).await;
+    assert_eq!(plan["archived"], 1, "{plan}");
+    assert_eq!(plan["to_archive"][0]["id"], short.as_str(), "{plan}");
+    assert_eq!(plan["to_archive"][0]["organisation"], "woonstad");
+    assert!(
+        !event_types(&app)
+            .await
+            .contains(&"match.dissolved".to_string())
+    );
+    // The run archives it: the match, left with one organisation, is dissolved.
+    let done = run(&app, false).await;
+    assert_eq!(
+        (&done["archived"], &done["erased"], &done["alerts"]),
+        (&json!(1), &json!(0), &json!(1)),
+        "{done}"
+    );
+    assert!(
+        event_types(&app)
+            .await
+            .contains(&"match.dissolved".to_string())
+    );
+    // A second run has nothing to do.
+    let again = run(&app, false).await;
+    assert_eq!(
+        (&again["archived"], &again["erased"]),
+        (&json!(0), &json!(0))
+    );
+    // Archived: a data-subject access request still finds it.
+    let fg = app.token(
+        samenloop::http::auth::Role::PrivacyOfficer,
+        "gemeente",
+        &[NOORD],
+    );
+    let dsar: Value = app
+        .post(
+            "/v1/audit/subject-access",
+            &fg,
+            &json!({"subject": app.keys(person("X", "Sanne", "Kwakman", "1990-06-15"))}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let found: Vec<&str> = dsar["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert!(found.contains(&short.as_str()), "{dsar}");
+
+    // Thirty days after its end: erased.
+    app.advance(30 * DAY - 1);
+    assert_eq!(run(&app, false).await["erased"], 0);
+    app.advance(1);
+    let done = run(&app, false).await;
+    assert_eq!(done["erased"], 1, "{done}");
+    assert_eq!(status(&app, "woonstad", &short).await.0, 404);
+    // Both steps are in the access log, by the index, naming the signal.
+    let log = app.audit_entries(&fg, &format!("object={short}")).await;
+    let by_index: Vec<&str> = log
+        .iter()
+        .filter(|e| e["actor"] == "samenloop")
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(by_index, ["archive", "erase"], "{log:#?}");
+}
+
+#[tokio::test]
+async fn renewal_moves_the_expiry_and_a_concern_over_withdrawal_is_erased_after_the_archive_period()
+{
+    let app = spawn_app_with(|c| {
+        c.retention.archive_days = 30;
+        c.retention.run_every_secs = 86_400;
+    })
+    .await;
+    let w = app.partner("woonstad");
+    let renewed = submit(&app, "woonstad", "REN-1", 10).await;
+    let withdrawn = submit(&app, "woonstad", "WDR-1", 365).await;
+    app.advance(9 * DAY);
+    let resp = app
+        .post(
+            &format!("/v1/signals/{renewed}/renew"),
+            &w,
+            &json!({"valid_days": 30}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let resp = app
+        .post(
+            &format!("/v1/signals/{withdrawn}/withdraw"),
+            &w,
+            &json!({"reason": "concern_over"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    // Past the first end: the renewed signal is still active and nothing is archived.
+    app.advance(2 * DAY);
+    let done = run(&app, false).await;
+    assert_eq!(
+        (&done["archived"], &done["erased"]),
+        (&json!(0), &json!(0)),
+        "{done}"
+    );
+    assert_eq!(
+        status(&app, "woonstad", &renewed).await.1["status"],
+        "active"
+    );
+    // Thirty days after the withdrawal it goes; the renewed one (ended on day 39) waits
+    // for its own archive period.
+    app.advance(28 * DAY);
+    let done = run(&app, false).await;
+    assert_eq!(
+        (&done["archived"], &done["erased"]),
+        (&json!(1), &json!(1)),
+        "{done}"
+    );
+    assert_eq!(status(&app, "woonstad", &withdrawn).await.0, 404);
+    assert_eq!(
+        status(&app, "woonstad", &renewed).await.1["status"],
+        "expired"
+    );
+    // Only the admin may run it.
+    expect_problem(
+        app.post("/v1/admin/retention/run", &w, &json!({})).await,
+        403,
+        "forbidden-role",
+    )
+    .await;
+}

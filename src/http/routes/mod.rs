@@ -1,5 +1,6 @@
 //! One file per resource.
 
+pub mod admin;
 pub mod audit;
 pub mod deliveries;
 pub mod events;

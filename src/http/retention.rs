@@ -1,0 +1,195 @@
+//! The retention job inside `serve`: every `retention.run_every_secs`, and on demand
+//! (`POST /v1/admin/retention/run`), it archives the signals that expired (they leave
+//! their matches, with `match.dissolved` where a match falls below a threshold) and
+//! erases the archived signals whose archive period has passed
+//! ([`crate::index::retention`]). Work is done in chunks of one transaction each, every
+//! chunk with its access-log entry (`archive` or `erase`, actor `samenloop`, the signals'
+//! public ids), and every run with one entry of its own: a crash resumes where it
+//! stopped, and nothing is done that is not logged.
+
+use super::State;
+use super::error::ApiError;
+use super::routes::signals::OsIds;
+use crate::audit::{Action, Entry, ObjectType, Outcome};
+use crate::index::retention;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::Ordering;
+
+/// Signals handled per transaction.
+const CHUNK: usize = 2_000;
+/// Signals a dry run lists at most per kind.
+const PLAN_MAX: usize = 10_000;
+
+/// A signal a run would archive or erase (ids and dates only).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Planned {
+    /// Public id.
+    pub id: String,
+    /// Organisation.
+    pub organisation: String,
+    /// Network.
+    pub network: String,
+    /// `expires`: its validity end; `erase`: the start of its archive period.
+    pub since: String,
+}
+
+/// What a run did (or, dry, would do).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RunReport {
+    /// Whether nothing was changed.
+    pub dry_run: bool,
+    /// When it ran.
+    pub at: String,
+    /// Signals archived (or to archive).
+    pub archived: u64,
+    /// Signals erased (or to erase).
+    pub erased: u64,
+    /// `match.dissolved` alerts written.
+    pub alerts: u64,
+    /// Index entries that stood for nothing any more, removed.
+    pub stale: u64,
+    /// Dry run: the signals that would be archived (at most 10,000).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to_archive: Vec<Planned>,
+    /// Dry run: the signals that would be erased (at most 10,000).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to_erase: Vec<Planned>,
+}
+
+fn entry(state: &State, action: Action, related: Vec<String>) -> Entry {
+    Entry {
+        seq: 0,
+        at_ms: state.now_ms(),
+        action,
+        outcome: Outcome::Success,
+        status: 200,
+        operation: "retention run".into(),
+        actor: "samenloop".into(),
+        org: None,
+        role: None,
+        on_behalf_of: None,
+        purpose: None,
+        actor_networks: Vec::new(),
+        network: None,
+        object_type: Some(ObjectType::Signal),
+        object_id: None,
+        related,
+        client: "-".into(),
+        request_id: super::audit::request_id(),
+    }
+}
+
+/// Runs the job once at the server's now (dry: only lists what it would do). The entry
+/// of the run itself is the caller's: the request's for an on-demand run, the
+/// scheduler's otherwise.
+pub async fn run_once(state: &State, dry_run: bool) -> Result<RunReport, ApiError> {
+    let now = state.now();
+    let archive_secs = i64::from(state.cfg.retention.archive_days) * 86_400;
+    let mut report = RunReport {
+        dry_run,
+        at: super::rfc3339(now),
+        ..RunReport::default()
+    };
+    if dry_run {
+        let (exp, era) = retention::plan(&state.store, now, archive_secs, PLAN_MAX)?;
+        let planned = |r: &crate::index::model::SignalRecord, since: i64| Planned {
+            id: r.public_id.clone(),
+            organisation: r.org.clone(),
+            network: r.network.clone(),
+            since: super::rfc3339(since),
+        };
+        report.to_archive = exp.iter().map(|r| planned(r, r.valid_until)).collect();
+        report.to_erase = era
+            .iter()
+            .map(|r| planned(r, retention::archived_since(r)))
+            .collect();
+        report.archived = report.to_archive.len() as u64;
+        report.erased = report.to_erase.len() as u64;
+        return Ok(report);
+    }
+    let logged = state.cfg.audit.enabled;
+    for phase in [Action::Archive, Action::Erase] {
+        loop {
+            let policy = state.policy.clone();
+            let log = logged.then(|| entry(state, phase, Vec::new()));
+            let (n, done) = state
+                .writer
+                .run(move |kv| {
+                    let mut done = retention::Done::default();
+                    let n = match phase {
+                        Action::Archive => retention::archive_expired(
+                            kv, &policy, &mut OsIds, now, CHUNK, &mut done,
+                        )?,
+                        _ => retention::erase_archived(kv, now, archive_secs, CHUNK, &mut done)?,
+                    };
+                    let ids = match phase {
+                        Action::Archive => done.archived.clone(),
+                        _ => done.erased.clone(),
+                    };
+                    if let (Some(mut e), false) = (log, ids.is_empty()) {
+                        e.related = ids;
+                        crate::audit::append(kv, e)?;
+                    }
+                    Ok((n, done))
+                })
+                .await?;
+            report.archived += done.archived.len() as u64;
+            report.erased += done.erased.len() as u64;
+            report.alerts += done.alerts;
+            report.stale += done.stale;
+            if n < CHUNK {
+                break;
+            }
+        }
+    }
+    let m = &state.metrics;
+    m.alerts_written.fetch_add(report.alerts, Ordering::Relaxed);
+    m.inc(
+        "samenloop_retention_archived_total",
+        String::new(),
+        report.archived,
+    );
+    m.inc(
+        "samenloop_retention_erased_total",
+        String::new(),
+        report.erased,
+    );
+    Ok(report)
+}
+
+/// The scheduled runs: every `retention.run_every_secs` while the server runs. Each run
+/// is logged (an `erase` entry of the run, with no objects, besides the entries of its
+/// chunks).
+pub fn spawn(state: State) {
+    actix_web::rt::spawn(async move {
+        let every = std::time::Duration::from_secs(state.cfg.retention.run_every_secs);
+        let mut stop = state.shutdown.subscribe();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.changed() => {}
+            }
+            if *stop.borrow() {
+                break;
+            }
+            let outcome = match run_once(&state, false).await {
+                Ok(_) => "ok",
+                Err(_) => "failed",
+            };
+            if state.cfg.audit.enabled {
+                let mut e = entry(&state, Action::Erase, Vec::new());
+                e.operation = "retention run (scheduled)".into();
+                if outcome != "ok" {
+                    e.outcome = Outcome::Error;
+                    e.status = 500;
+                }
+                let _ = super::audit::append(&state, e).await;
+            }
+            state.metrics.inc(
+                "samenloop_retention_runs_total",
+                format!("outcome=\"{outcome}\""),
+                1,
+            );
+        }
+    });
+}
