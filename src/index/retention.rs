@@ -180,3 +180,109 @@ pub fn plan(
     }
     Ok((expiring, erasing))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::engine::{Effects, NewSignal, submit};
+    use crate::index::model::{Contact, StoredKey};
+    use crate::index::testkv::Mem;
+    use crate::pseudonym::KeyKind;
+
+    struct Counter(u128);
+    impl IdSource for Counter {
+        fn random16(&mut self) -> [u8; 16] {
+            self.0 += 1;
+            self.0.to_be_bytes()
+        }
+    }
+
+    fn policy() -> Policy {
+        Policy {
+            thresholds: [("n".to_string(), 2)].into_iter().collect(),
+            max_postings_per_key: 32,
+            max_component_signals: 64,
+            ..Policy::default()
+        }
+    }
+
+    fn sig(org: &str, reference: &str, person: u8, until: i64) -> NewSignal {
+        NewSignal {
+            org: org.into(),
+            network: "n".into(),
+            reference: reference.into(),
+            category: None,
+            contact: Contact {
+                name: "team".into(),
+                phone: None,
+                email: None,
+            },
+            key_id: "k".into(),
+            valid_until: until,
+            person: vec![StoredKey {
+                kind: KeyKind::Bsn as u8,
+                p2: [person; 32],
+            }],
+            household: vec![],
+            family: vec![],
+            content_hash: [reference.len() as u8; 32],
+        }
+    }
+
+    #[test]
+    fn a_run_cut_off_after_any_chunk_resumes_and_handles_each_signal_once() {
+        let p = policy();
+        let mut kv = Mem::default();
+        let mut ids = Counter(0);
+        for (i, org) in ["a", "b", "a", "b", "c"].into_iter().enumerate() {
+            let mut fx = Effects::default();
+            let s = sig(org, &format!("r{i}"), (i / 2) as u8, 100 + i as i64);
+            submit(&mut kv, &p, s, 0, &mut ids, &mut fx).unwrap();
+        }
+        // A run that stops ("crashes") after every chunk of one signal, then goes on.
+        let mut all = Done::default();
+        loop {
+            let mut done = Done::default();
+            let n = archive_expired(&mut kv, &p, &mut ids, 1_000, 1, &mut done).unwrap();
+            all.archived.extend(done.archived);
+            all.alerts += done.alerts;
+            if n == 0 {
+                break;
+            }
+        }
+        let mut unique = all.archived.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!((all.archived.len(), unique.len()), (5, 5));
+        // Two matches (persons 0 and 1) dissolved, each once.
+        assert_eq!(all.alerts, 2);
+        // Erasure: nothing before the period, everything after, each once.
+        let mut done = Done::default();
+        assert_eq!(
+            erase_archived(&mut kv, 1_000, 10_000, 100, &mut done).unwrap(),
+            0
+        );
+        let mut erased = 0;
+        loop {
+            let mut done = Done::default();
+            let n = erase_archived(&mut kv, 20_000, 10_000, 2, &mut done).unwrap();
+            erased += done.erased.len();
+            if n == 0 {
+                break;
+            }
+        }
+        assert_eq!(erased, 5);
+        assert!(
+            kv.0.keys()
+                .all(|k| !matches!(k[0], b's' | b'X' | b'Z' | b'A' | b'i' | b'r'))
+        );
+    }
+
+    #[test]
+    fn keys_hold_time_then_signal_in_order() {
+        let k = expiry_key(1_700_000_000, 42);
+        assert_eq!(parse_time_key(&k), Some((1_700_000_000, 42)));
+        assert!(expiry_key(5, 1) < expiry_key(6, 0));
+        assert_eq!(parse_time_key(&k[..16]), None);
+    }
+}
