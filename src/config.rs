@@ -348,6 +348,9 @@ pub struct AuditConfig {
     /// Every checkpoint is also appended to this file (JSON Lines), for copying off the
     /// machine; by default `<data_dir>.checkpoints.jsonl` beside the data directory.
     pub checkpoint_file: Option<PathBuf>,
+    /// Days an access-log entry is kept (at least 1826, five years); the retention job
+    /// prunes older ones behind a checkpoint.
+    pub retention_days: u32,
     /// Office hours for the anomaly hints, local time: from this hour…
     pub office_start_hour: u32,
     /// …to this hour (exclusive), on working days (`alerts.holidays` are not).
@@ -363,6 +366,7 @@ impl Default for AuditConfig {
             checkpoint_public_key: None,
             checkpoint_key_id: "audit".into(),
             checkpoint_file: None,
+            retention_days: 1826,
             office_start_hour: 7,
             office_end_hour: 19,
         }
@@ -604,6 +608,12 @@ impl Config {
             ));
         }
         let a = &self.audit;
+        if a.retention_days < 1826 {
+            return Err(bad(
+                "audit.retention_days".into(),
+                "must be at least 1826 (five years, NEN 7513)",
+            ));
+        }
         if !(10..=86_400).contains(&a.checkpoint_every_secs) {
             return Err(bad(
                 "audit.checkpoint_every_secs".into(),

@@ -473,6 +473,60 @@ pub fn append(kv: &mut dyn Kv, mut entry: Entry) -> Result<u64, EngineError> {
     Ok(seq)
 }
 
+/// Prunes up to `max` of the oldest entries dated before `cutoff_ms` (the end of the
+/// log's retention period), with their index keys, behind a checkpoint: the chain hash
+/// of the last pruned entry is stored (signed) as a checkpoint at its sequence first, so
+/// that what remains verifies from it (`spec/access-log.md` §6). The newest entry is
+/// never pruned. Returns how many were pruned and the checkpoint's sequence.
+pub fn prune(
+    kv: &mut dyn Kv,
+    domain: &str,
+    signer: Option<&checkpoint::Signer>,
+    cutoff_ms: i64,
+    now_secs: i64,
+    max: usize,
+) -> Result<(usize, Option<u64>), EngineError> {
+    let h = head(kv)?;
+    let mut last: Option<(u64, [u8; 32])> = None;
+    let mut n = 0;
+    for (k, v) in kv.range(&entry_key(0), &entry_key(u64::MAX), max)? {
+        let Some(seq) = seq_of_entry_key(&k) else {
+            break;
+        };
+        let sealed = Sealed { line: v };
+        let (Some(at), Some(chain)) = (sealed.at_ms(), sealed.chain()) else {
+            // A broken entry stays for the verifier to report.
+            break;
+        };
+        if at >= cutoff_ms || seq >= h.seq {
+            break;
+        }
+        if let Some(e) = sealed.entry() {
+            kv.remove(index_key(b'U', &e.actor, seq));
+            for id in e.objects() {
+                kv.remove(index_key(b'O', id, seq));
+            }
+        }
+        kv.remove(k);
+        last = Some((seq, chain));
+        n += 1;
+    }
+    let Some((seq, chain)) = last else {
+        return Ok((0, None));
+    };
+    if kv.get(&checkpoint::checkpoint_key(seq))?.is_none() {
+        let at = Head {
+            seq,
+            chain,
+            at_ms: 0,
+        };
+        let cp = checkpoint::of_head(&at, domain, now_secs, signer).map_err(EngineError::Store)?;
+        let v = serde_json::to_vec(&cp).map_err(|e| EngineError::Store(e.to_string()))?;
+        kv.put_log(checkpoint::checkpoint_key(seq), v);
+    }
+    Ok((n, Some(seq)))
+}
+
 /// Unix milliseconds of the system clock.
 pub fn system_ms() -> i64 {
     std::time::SystemTime::now()

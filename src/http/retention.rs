@@ -2,7 +2,8 @@
 //! (`POST /v1/admin/retention/run`), it archives the signals that expired (they leave
 //! their matches, with `match.dissolved` where a match falls below a threshold) and
 //! erases the archived signals whose archive period has passed
-//! ([`crate::index::retention`]). Work is done in chunks of one transaction each, every
+//! ([`crate::index::retention`]), and prunes access-log entries older than
+//! `audit.retention_days` behind a checkpoint ([`crate::audit::prune`]). Work is done in chunks of one transaction each, every
 //! chunk with its access-log entry (`archive` or `erase`, actor `samenloop`, the signals'
 //! public ids), and every run with one entry of its own: a crash resumes where it
 //! stopped, and nothing is done that is not logged.
@@ -48,6 +49,11 @@ pub struct RunReport {
     pub alerts: u64,
     /// Index entries that stood for nothing any more, removed.
     pub stale: u64,
+    /// Access-log entries pruned (older than `audit.retention_days`).
+    pub log_entries_pruned: u64,
+    /// The checkpoint the access log now starts after, when entries were pruned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_pruned_through: Option<u64>,
     /// Dry run: the signals that would be archived (at most 10,000).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub to_archive: Vec<Planned>,
@@ -140,6 +146,36 @@ pub async fn run_once(state: &State, dry_run: bool) -> Result<RunReport, ApiErro
             if n < CHUNK {
                 break;
             }
+        }
+    }
+    // The access log's own retention: oldest entries first, behind a checkpoint.
+    let cutoff_ms = (now - i64::from(state.cfg.audit.retention_days) * 86_400) * 1000;
+    loop {
+        let keys = state.checkpoints.clone();
+        let domain = state.cfg.domain.name.clone();
+        let log = logged.then(|| {
+            let mut e = entry(state, Action::Erase, Vec::new());
+            e.object_type = Some(ObjectType::AccessLog);
+            e
+        });
+        let (n, through) = state
+            .writer
+            .run(move |kv| {
+                let (n, through) =
+                    crate::audit::prune(kv, &domain, keys.signer.as_ref(), cutoff_ms, now, CHUNK)?;
+                if let (Some(mut e), Some(seq)) = (log, through) {
+                    e.object_id = Some(format!("cp_{seq}"));
+                    crate::audit::append(kv, e)?;
+                }
+                Ok((n, through))
+            })
+            .await?;
+        report.log_entries_pruned += n as u64;
+        if through.is_some() {
+            report.log_pruned_through = through;
+        }
+        if n < CHUNK {
+            break;
         }
     }
     let m = &state.metrics;

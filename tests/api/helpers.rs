@@ -16,6 +16,8 @@ pub struct TestApp {
     pub _data: tempfile::TempDir,
     /// Seconds added to the system time by the server's clock (see [`TestApp::advance`]).
     pub clock_offset: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    /// When not 0: the server's clock stands still at this time (see [`TestApp::freeze`]).
+    pub frozen: std::sync::Arc<std::sync::atomic::AtomicI64>,
     handle: samenloop::http::startup::Stopper,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -49,6 +51,7 @@ pub fn client() -> reqwest::Client {
 fn start(
     cfg: Config,
     offset: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    frozen: std::sync::Arc<std::sync::atomic::AtomicI64>,
 ) -> (
     u16,
     samenloop::http::startup::Stopper,
@@ -62,7 +65,10 @@ fn start(
                     .duration_since(std::time::UNIX_EPOCH)
                     .unwrap()
                     .as_secs() as i64;
-                now + offset.load(std::sync::atomic::Ordering::Relaxed)
+                match frozen.load(std::sync::atomic::Ordering::Relaxed) {
+                    0 => now + offset.load(std::sync::atomic::Ordering::Relaxed),
+                    f => f,
+                }
             });
             let app = Application::build_with_clock(cfg, clock).expect("server builds");
             tx.send((app.port(), app.stopper())).unwrap();
@@ -82,7 +88,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let mut cfg = dev_config(data.path().join("db"));
     tweak(&mut cfg);
     let clock_offset = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
-    let (port, handle, thread) = start(cfg.clone(), clock_offset.clone());
+    let frozen = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let (port, handle, thread) = start(cfg.clone(), clock_offset.clone(), frozen.clone());
     let domain_key = read_key_file(
         &development_config_path()
             .parent()
@@ -97,6 +104,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         domain_key,
         _data: data,
         clock_offset,
+        frozen,
         handle,
         thread: Some(thread),
     }
@@ -106,18 +114,37 @@ impl TestApp {
     /// Moves the server's clock forward by `secs` seconds (tokens keep real time).
     #[allow(dead_code)]
     pub fn advance(&self, secs: i64) {
-        self.clock_offset
-            .fetch_add(secs, std::sync::atomic::Ordering::Relaxed);
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.frozen.load(Relaxed) != 0 {
+            self.frozen.fetch_add(secs, Relaxed);
+        } else {
+            self.clock_offset.fetch_add(secs, Relaxed);
+        }
     }
 
-    /// The server's clock now (unix seconds): system time plus what [`TestApp::advance`] added.
+    /// Stops the server's clock at its current second: from now on only
+    /// [`TestApp::advance`] moves it (for tests of exact moments).
+    #[allow(dead_code)]
+    pub fn freeze(&self) {
+        self.frozen
+            .store(self.now(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The server's clock now (unix seconds): system time plus what [`TestApp::advance`]
+    /// added, or the frozen time.
     #[allow(dead_code)]
     pub fn now(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64
-            + self.clock_offset.load(std::sync::atomic::Ordering::Relaxed)
+        use std::sync::atomic::Ordering::Relaxed;
+        match self.frozen.load(Relaxed) {
+            0 => {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs() as i64
+                    + self.clock_offset.load(Relaxed)
+            }
+            f => f,
+        }
     }
 
     /// Stops the server gracefully and starts it again on the same database.
@@ -129,7 +156,11 @@ impl TestApp {
         if let Some(t) = self.thread.take() {
             t.join().unwrap();
         }
-        let (port, handle, thread) = start(self.cfg.clone(), self.clock_offset.clone());
+        let (port, handle, thread) = start(
+            self.cfg.clone(),
+            self.clock_offset.clone(),
+            self.frozen.clone(),
+        );
         self.base = format!("https://localhost:{port}");
         self.handle = handle;
         self.thread = Some(thread);

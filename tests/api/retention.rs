@@ -205,6 +205,8 @@ async fn expiry_stops_matching_at_the_moment_and_the_job_archives_and_later_eras
         c.retention.run_every_secs = 86_400;
     })
     .await;
+    // Exact moments: the server's clock moves only when the test says so.
+    app.freeze();
     let short = submit(&app, "woonstad", "EXP-W", 10).await;
     submit(&app, "politie", "EXP-P", 365).await;
     let coord = app.coordinator(NOORD);
@@ -306,6 +308,7 @@ async fn renewal_moves_the_expiry_and_a_concern_over_withdrawal_is_erased_after_
         c.retention.run_every_secs = 86_400;
     })
     .await;
+    app.freeze();
     let w = app.partner("woonstad");
     let renewed = submit(&app, "woonstad", "REN-1", 10).await;
     let withdrawn = submit(&app, "woonstad", "WDR-1", 365).await;
@@ -359,4 +362,57 @@ async fn renewal_moves_the_expiry_and_a_concern_over_withdrawal_is_erased_after_
         "forbidden-role",
     )
     .await;
+}
+
+#[tokio::test]
+async fn access_log_entries_past_their_retention_are_pruned_behind_a_checkpoint_and_the_rest_verifies()
+ {
+    let app = spawn_app_with(|c| c.retention.run_every_secs = 86_400).await;
+    let fg = app.token(
+        samenloop::http::auth::Role::PrivacyOfficer,
+        "gemeente",
+        &[NOORD],
+    );
+    // Some history: a signal, reads, a checkpoint.
+    let id = submit(&app, "woonstad", "LOG-1", 30).await;
+    status(&app, "woonstad", &id).await;
+    app.get("/v1/audit/entries", &fg).await;
+    let old = app.audit_entries(&fg, "").await;
+    let last_old = old.last().unwrap()["seq"].as_u64().unwrap();
+
+    // Five years and a day later (1,826 days is the shortest the log may be kept).
+    app.advance(1827 * DAY);
+    status(&app, "woonstad", &id).await;
+    let done = run(&app, false).await;
+    let pruned = done["log_entries_pruned"].as_u64().unwrap();
+    let through = done["log_pruned_through"].as_u64().unwrap();
+    assert!(pruned > last_old, "{done}");
+    assert_eq!(pruned, through, "{done}");
+    // What is left verifies, from the checkpoint at the last pruned entry.
+    let v: Value = app.get("/v1/audit/verify", &fg).await.json().await.unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["first_seq"], through + 1, "{v}");
+    assert!(v["notes"].to_string().contains("pruned"), "{v}");
+    // No entry of the first five years is left, and an export still verifies.
+    let now = app.audit_entries(&fg, "").await;
+    assert!(
+        now.iter().all(|e| e["seq"].as_u64().unwrap() > through),
+        "{now:#?}"
+    );
+    assert!(
+        app.audit_entries(&fg, &format!("object={id}"))
+            .await
+            .iter()
+            .all(|e| e["seq"].as_u64().unwrap() > through)
+    );
+    let text = app.get("/v1/audit/export", &fg).await.text().await.unwrap();
+    let r = samenloop::audit::verify::verify_export(text.as_bytes(), None, Vec::new());
+    assert!(r.ok, "{r:?}");
+    // The pruning is itself in the log, naming the checkpoint.
+    let pruning = app
+        .audit_entries(&fg, &format!("object=cp_{through}"))
+        .await;
+    assert_eq!(pruning.len(), 1, "{pruning:#?}");
+    assert_eq!(pruning[0]["action"], "erase");
+    assert_eq!(pruning[0]["object_type"], "access_log");
 }
