@@ -56,12 +56,17 @@ pub fn archived_since(rec: &SignalRecord) -> i64 {
 }
 
 /// The retention index entries a stored signal should have (for a database written
-/// before them): an active one its expiry (until then), an archived one (withdrawn
-/// because the concern is over) its place in the erasure schedule. A signal that
-/// expired before is put in the expiry index all the same: the next run archives it.
+/// before them): an active one its expiry (until then), one withdrawn because the
+/// concern is over its place in the erasure schedule. A signal that expired before is
+/// put in the expiry index all the same: the next run archives it. One withdrawn as
+/// unjustified before erasure existed is scheduled at time 0: the next run erases it.
 pub fn index_entries(rec: &SignalRecord) -> Vec<Vec<u8>> {
     match rec.state {
         SignalState::Active => vec![expiry_key(rec.valid_until, rec.id)],
+        SignalState::Withdrawn {
+            reason: crate::index::model::WithdrawReason::Unjustified,
+            ..
+        } => vec![archive_key(0, rec.id)],
         SignalState::Withdrawn { .. } => vec![archive_key(archived_since(rec), rec.id)],
     }
 }
@@ -276,6 +281,35 @@ mod tests {
             kv.0.keys()
                 .all(|k| !matches!(k[0], b's' | b'X' | b'Z' | b'A' | b'i' | b'r'))
         );
+    }
+
+    #[test]
+    fn an_older_database_gets_its_schedule() {
+        let mut kv = Mem::default();
+        let p = policy();
+        let mut fx = Effects::default();
+        submit(
+            &mut kv,
+            &p,
+            sig("a", "r", 1, 100),
+            0,
+            &mut Counter(0),
+            &mut fx,
+        )
+        .unwrap();
+        let rec = engine::signal_by_id(&kv, 1).unwrap().unwrap();
+        assert_eq!(index_entries(&rec), vec![expiry_key(100, 1)]);
+        let mut w = rec.clone();
+        w.state = SignalState::Withdrawn {
+            reason: crate::index::model::WithdrawReason::ConcernOver,
+            at: 50,
+        };
+        assert_eq!(index_entries(&w), vec![archive_key(50, 1)]);
+        w.state = SignalState::Withdrawn {
+            reason: crate::index::model::WithdrawReason::Unjustified,
+            at: 50,
+        };
+        assert_eq!(index_entries(&w), vec![archive_key(0, 1)]);
     }
 
     #[test]
