@@ -41,6 +41,9 @@ enum Command {
     /// Kill a real server with SIGKILL at random moments under load, restart it and check
     /// that every acknowledged signal and its matches survived, and nothing half-written.
     Crash(cli::crash::Args),
+    /// The retention job of a running server (admin token).
+    #[command(subcommand)]
+    Retention(cli::retention::Command),
     /// A coordinator's webhook receiver for trying the index out: verifies each
     /// webhook's signature and prints each alert as one JSON line.
     WebhookReceiver(cli::receive::Args),
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::Load(args) => cli::load::run(args),
         Command::Crash(args) => cli::crash::run(args),
         Command::WebhookReceiver(args) => cli::receive::run(args),
+        Command::Retention(cmd) => cli::retention::run(cmd),
         Command::Audit(cmd) => cli::audit::run(cmd),
     }
 }

@@ -1145,3 +1145,66 @@ fn verify_refuses_what_it_cannot_read() {
     );
     assert_eq!(code, Some(2), "{err}");
 }
+
+#[tokio::test]
+async fn retention_run_lists_then_does_and_refuses_a_non_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let server = start(&config);
+    let id = server
+        .signal("woonstad", &marieke("RET-1"), "schulden")
+        .await;
+    let (status, _) = server
+        .post(
+            &format!("/v1/signals/{id}/withdraw"),
+            &server.token(Role::Partner, "woonstad", "woonstad-user"),
+            &json!({"reason": "concern_over"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let admin = server.token(Role::Admin, "gemeente", "beheer");
+    let base = ["--server", server.base.as_str(), "--ca-cert"];
+    let ca = keys_dir().join("tls-cert.dev.pem");
+    let args = |extra: &[&str]| -> Vec<String> {
+        ["retention", "run"]
+            .iter()
+            .chain(base.iter())
+            .map(|s| s.to_string())
+            .chain([ca.display().to_string()])
+            .chain(extra.iter().map(|s| s.to_string()))
+            .collect()
+    };
+    // Within its archive period (five years) nothing is due.
+    let a = args(&["--dry-run"]);
+    let (code, out, err) = run(
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        Some(&admin),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("dry run at "), "{out}");
+    assert!(out.contains("0 signals would be archived"), "{out}");
+    let a = args(&["--json"]);
+    let (code, out, err) = run(
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        Some(&admin),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (&r["dry_run"], &r["erased"]),
+        (&json!(false), &json!(0)),
+        "{r}"
+    );
+    // A privacy officer may not run it: a clear refusal, exit 1.
+    let a = args(&[]);
+    let (code, _, err) = run(
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        Some(&server.officer()),
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("403") && err.contains("forbidden-role"),
+        "{err}"
+    );
+    server.stop().await;
+}

@@ -77,8 +77,8 @@ pub struct ServerArgs {
     /// Server base URL.
     #[arg(long, value_name = "URL", default_value = "https://localhost:8443")]
     pub server: String,
-    /// File holding the privacy officer's bearer token (else the SAMENLOOP_TOKEN
-    /// environment variable).
+    /// File holding the bearer token (a privacy officer's for `audit`, an admin's for
+    /// `retention`; else the SAMENLOOP_TOKEN environment variable).
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
     /// Trust only this PEM certificate (e.g. keys-example/tls-cert.dev.pem); default:
@@ -88,11 +88,11 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.server.trim_end_matches('/'))
     }
 
-    fn client(&self, read_timeout: Duration) -> Result<reqwest::Client, String> {
+    pub(crate) fn client(&self, read_timeout: Duration) -> Result<reqwest::Client, String> {
         super::submit::https_client(
             self.ca_cert.as_deref(),
             reqwest::Client::builder()
@@ -102,7 +102,7 @@ impl ServerArgs {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -952,7 +952,7 @@ fn subject_access(args: SubjectArgs) -> ExitCode {
 }
 
 /// POSTs `body` and returns the status and JSON answer of a 2xx, or the problem as text.
-async fn post_json(
+pub(crate) async fn post_json(
     server: &ServerArgs,
     path: &str,
     token: &str,

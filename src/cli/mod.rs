@@ -13,6 +13,7 @@ pub mod load;
 pub mod pseudonymise;
 pub mod quality;
 pub mod receive;
+pub mod retention;
 pub mod serve;
 pub mod submit;
 pub mod synth;
