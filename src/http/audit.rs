@@ -235,10 +235,12 @@ pub async fn checkpoint_now(
             );
         }
     }
-    if let Some((_, true)) = &made {
-        state
-            .metrics
-            .inc("samenloop_audit_checkpoints_total", String::new(), 1);
+    if let Some((cp, true)) = &made {
+        state.metrics.inc(
+            "samenloop_audit_checkpoints_total",
+            format!("signed=\"{}\"", cp.signature.is_some()),
+            1,
+        );
     }
     Ok(made)
 }

@@ -180,16 +180,13 @@ pub async fn run_once(state: &State, dry_run: bool) -> Result<RunReport, ApiErro
     }
     let m = &state.metrics;
     m.alerts_written.fetch_add(report.alerts, Ordering::Relaxed);
-    m.inc(
-        "samenloop_retention_archived_total",
-        String::new(),
-        report.archived,
-    );
-    m.inc(
-        "samenloop_retention_erased_total",
-        String::new(),
-        report.erased,
-    );
+    for (phase, n) in [
+        ("archive", report.archived),
+        ("erase", report.erased),
+        ("log_prune", report.log_entries_pruned),
+    ] {
+        m.inc("samenloop_retention_total", format!("phase=\"{phase}\""), n);
+    }
     Ok(report)
 }
 
