@@ -253,6 +253,11 @@ async fn expiry_stops_matching_at_the_moment_and_the_job_archives_and_later_eras
             .await
             .contains(&"match.dissolved".to_string())
     );
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("samenloop_retention_total{phase=\"archive\"} 1\n"),
+        "{metrics}"
+    );
     // A second run has nothing to do.
     let again = run(&app, false).await;
     assert_eq!(
