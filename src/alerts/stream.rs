@@ -88,12 +88,8 @@ pub fn events(
                     c.after = a.seq;
                     // An alert that cannot be rendered (its match is gone) is skipped.
                     if let Ok(p) = render(&c.state, &a) {
-                        if c.log.is_some() && !shown.contains(&p.match_view.handle) {
-                            for id in crate::http::routes::matches::disclosed_by_alert(
-                                &c.state,
-                                &p.match_view.handle,
-                                &c.network,
-                            ) {
+                        if c.log.is_some() {
+                            for id in crate::http::routes::matches::disclosed(&p.match_view) {
                                 if !shown.contains(&id) {
                                     shown.push(id);
                                 }

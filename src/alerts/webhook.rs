@@ -431,48 +431,36 @@ async fn attempt(
         }
         Err(_) => return (seq, Next::Retry(Duration::from_secs(1))),
     };
-    let (body, handle) = match super::payload::render(&state, &alert).and_then(|p| {
+    let (body, handle, shown) = match super::payload::render(&state, &alert).and_then(|p| {
         serde_json::to_vec(&p)
-            .map(|b| (b, p.match_view.handle.clone()))
+            .map(|b| (b, p.match_view.handle.clone(), p.match_view.shown.clone()))
             .map_err(|_| crate::http::error::ApiError::Internal)
     }) {
         Ok(b) => b,
         Err(_) => return (seq, Next::Retry(Duration::from_secs(1))),
     };
     // The delivery is an access: the receiver's coordinator saw the match.
-    let log = state.cfg.audit.enabled.then(|| crate::audit::Entry {
-        seq: 0,
-        at_ms: 0,
-        action: crate::audit::Action::Deliver,
-        outcome: crate::audit::Outcome::Success,
-        status: 0,
-        operation: "webhook POST".into(),
-        actor: "samenloop".into(),
-        org: None,
-        role: None,
-        on_behalf_of: None,
-        purpose: None,
-        actor_networks: Vec::new(),
-        network: Some(network.clone()),
-        object_type: Some(crate::audit::ObjectType::Match),
-        related: {
-            let mut r = vec![alert.event_id.clone()];
-            r.extend(
-                crate::http::routes::matches::disclosed_by_alert(&state, &handle, &network)
-                    .into_iter()
-                    .skip(1),
-            );
-            r
-        },
-        object_id: Some(handle),
-        client: reqwest::Url::parse(&target.url)
+    let log = state.cfg.audit.enabled.then(|| {
+        let mut e = crate::audit::Entry::by_index(
+            crate::audit::Action::Deliver,
+            "webhook POST",
+            crate::audit::ObjectType::Match,
+            0,
+            alert.event_id.clone(),
+        );
+        e.network = Some(network.clone());
+        e.object_id = Some(handle);
+        e.related = std::iter::once(alert.event_id.clone())
+            .chain(shown)
+            .collect();
+        e.client = reqwest::Url::parse(&target.url)
             .ok()
             .and_then(|u| {
                 u.host_str()
                     .map(|h| format!("{h}:{}", u.port_or_known_default().unwrap_or(443)))
             })
-            .unwrap_or_else(|| "-".into()),
-        request_id: alert.event_id.clone(),
+            .unwrap_or_else(|| "-".into());
+        e
     });
     let now = state.now();
     let sent = target

@@ -238,6 +238,37 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// An entry for something the index did itself (actor `samenloop`, no token), with
+    /// `operation`, the object kind, a successful status and no objects yet.
+    pub fn by_index(
+        action: Action,
+        operation: &str,
+        object_type: ObjectType,
+        at_ms: i64,
+        request_id: String,
+    ) -> Entry {
+        Entry {
+            seq: 0,
+            at_ms,
+            action,
+            outcome: Outcome::Success,
+            status: 200,
+            operation: operation.to_string(),
+            actor: "samenloop".into(),
+            org: None,
+            role: None,
+            on_behalf_of: None,
+            purpose: None,
+            actor_networks: Vec::new(),
+            network: None,
+            object_type: Some(object_type),
+            object_id: None,
+            related: Vec::new(),
+            client: "-".into(),
+            request_id,
+        }
+    }
+
     /// Every object id the entry names (`object_id`, then `related`), without repeats.
     pub fn objects(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::with_capacity(1 + self.related.len());

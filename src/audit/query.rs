@@ -113,15 +113,19 @@ fn first_at_or_after(store: &Store, mut lo: u64, mut hi: u64, t: i64) -> Result<
     Ok(lo)
 }
 
-/// The sequence numbers a query looks at, in order: all entries of the range, or (with
-/// an object or actor filter) those of the per-object or per-actor index.
+/// A candidate of a query: its sequence, and its stored line when the scan read it.
+type Candidate = Result<(u64, Option<Vec<u8>>), StoreError>;
+
+/// The entries a query looks at, in order: all entries of the range (read with their
+/// lines), or (with an object or actor filter) those of the per-object or per-actor
+/// index (whose lines are read one by one).
 fn candidates(
     store: &Store,
     filter: &Filter,
     lo: u64,
     hi: u64,
     order: Order,
-) -> Box<dyn Iterator<Item = Result<u64, StoreError>>> {
+) -> Box<dyn Iterator<Item = Candidate>> {
     let rev = order == Order::Desc;
     let indexed = match (&filter.object, &filter.actor) {
         (Some(o), _) => Some(super::object_prefix(o)),
@@ -138,13 +142,13 @@ fn candidates(
             Box::new(
                 store
                     .range(at(lo), at(hi), rev)
-                    .map(|r| r.map(|(k, _)| seq_of_index_key(&k).unwrap_or(0))),
+                    .map(|r| r.map(|(k, _)| (seq_of_index_key(&k).unwrap_or(0), None))),
             )
         }
         None => Box::new(
             store
                 .range(entry_key(lo), entry_key(hi), rev)
-                .map(|r| r.map(|(k, _)| super::seq_of_entry_key(&k).unwrap_or(0))),
+                .map(|r| r.map(|(k, v)| (super::seq_of_entry_key(&k).unwrap_or(0), Some(v)))),
         ),
     }
 }
@@ -172,10 +176,14 @@ pub fn scan(
     }
     let mut scanned = 0usize;
     let mut iter = candidates(store, filter, lo, hi, order);
-    for seq in iter.by_ref() {
-        let seq = seq?;
+    for c in iter.by_ref() {
+        let (seq, line) = c?;
         scanned += 1;
-        if let Some(e) = entry_at(store, seq)?.and_then(|s| s.entry()) {
+        let sealed = match line {
+            Some(line) => Some(Sealed { line }),
+            None => entry_at(store, seq)?,
+        };
+        if let Some(e) = sealed.and_then(|s| s.entry()) {
             if scope.sees(&e) && filter.matches(&e) && !f(e) {
                 return Ok(Some(seq));
             }

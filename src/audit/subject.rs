@@ -10,7 +10,6 @@
 
 use crate::index::engine::{self, KvRead};
 use crate::index::model::{MatchRecord, Role, SignalRecord, StoredKey};
-use crate::pseudonym::KeyKind;
 use crate::pseudonym::link::Shared;
 use crate::store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
@@ -35,19 +34,6 @@ pub struct Found {
     pub relation: Relation,
 }
 
-fn kind_of(k: &StoredKey) -> Option<KeyKind> {
-    KeyKind::ALL.get(usize::from(k.kind)).copied()
-}
-
-fn bsn_differs(a: &[StoredKey], b: &[StoredKey]) -> bool {
-    let bsn = KeyKind::Bsn as u8;
-    let mut a_bsn = a.iter().filter(|k| k.kind == bsn).peekable();
-    if a_bsn.peek().is_none() || !b.iter().any(|k| k.kind == bsn) {
-        return false;
-    }
-    !a_bsn.any(|k| b.iter().any(|x| x.kind == bsn && x.p2 == k.p2))
-}
-
 /// Whether the person's keys link to `keys` (and `household` to `their_household`).
 fn links(
     person: &[StoredKey],
@@ -58,9 +44,7 @@ fn links(
     let mut s = Shared::default();
     for k in person {
         if keys.iter().any(|x| x.kind == k.kind && x.p2 == k.p2) {
-            if let Some(kind) = kind_of(k) {
-                s.add_person(kind);
-            }
+            engine::add_kind(&mut s, k.kind);
         }
     }
     if household
@@ -69,7 +53,7 @@ fn links(
     {
         s.add_household();
     }
-    if bsn_differs(person, keys) {
+    if engine::bsn_differs(person, keys) {
         s.set_bsn_differs();
     }
     s.links()

@@ -63,26 +63,15 @@ pub struct RunReport {
 }
 
 fn entry(state: &State, action: Action, related: Vec<String>) -> Entry {
-    Entry {
-        seq: 0,
-        at_ms: state.now_ms(),
+    let mut e = Entry::by_index(
         action,
-        outcome: Outcome::Success,
-        status: 200,
-        operation: "retention run".into(),
-        actor: "samenloop".into(),
-        org: None,
-        role: None,
-        on_behalf_of: None,
-        purpose: None,
-        actor_networks: Vec::new(),
-        network: None,
-        object_type: Some(ObjectType::Signal),
-        object_id: None,
-        related,
-        client: "-".into(),
-        request_id: super::audit::request_id(),
-    }
+        "retention run",
+        ObjectType::Signal,
+        state.now_ms(),
+        super::audit::request_id(),
+    );
+    e.related = related;
+    e
 }
 
 /// Runs the job once at the server's now (dry: only lists what it would do). The entry

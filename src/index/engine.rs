@@ -424,7 +424,7 @@ pub fn match_signals(kv: &dyn KvRead, m: &MatchRecord) -> Result<Vec<SignalRecor
 }
 
 /// Records a shared person key of stored kind index `kind` (unknown kinds prove nothing).
-fn add_kind(e: &mut Shared, kind: u8) {
+pub(crate) fn add_kind(e: &mut Shared, kind: u8) {
     if let Some(k) = KeyKind::ALL.get(usize::from(kind)) {
         e.add_person(*k);
     }
@@ -454,7 +454,7 @@ fn parents_differ(keys: &[StoredKey], rec: &SignalRecord) -> bool {
 
 /// Whether both key lists carry a BSN key and share none: two different persons
 /// whatever else they share (the BSN veto of spec §5.2).
-fn bsn_differs(a: &[StoredKey], b: &[StoredKey]) -> bool {
+pub(crate) fn bsn_differs(a: &[StoredKey], b: &[StoredKey]) -> bool {
     let is_bsn = |k: &&StoredKey| k.kind == BSN_KIND;
     let mut a_bsn = a.iter().filter(is_bsn).peekable();
     if a_bsn.peek().is_none() || !b.iter().any(|k| k.kind == BSN_KIND) {

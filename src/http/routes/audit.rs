@@ -632,12 +632,10 @@ pub async fn subject_access(
             .iter()
             .map(|f| {
                 let s = &f.signal;
-                let (status, reason, at) = match &s.state {
-                    SignalState::Withdrawn { reason, at } => {
-                        ("withdrawn", Some(*reason), Some(*at))
-                    }
-                    SignalState::Active if now >= s.valid_until => ("expired", None, None),
-                    SignalState::Active => ("active", None, None),
+                let (status, reason) = crate::http::routes::signals::status_of(s, now);
+                let at = match s.state {
+                    SignalState::Withdrawn { at, .. } => Some(at),
+                    SignalState::Active => None,
                 };
                 SubjectSignal {
                     id: s.public_id.clone(),

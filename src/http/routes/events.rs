@@ -119,11 +119,7 @@ pub async fn events(
         .map(|a| render(&state, a))
         .collect::<Result<Vec<_>, _>>()?;
     for e in &events {
-        audit.related(crate::http::routes::matches::disclosed_by_alert(
-            &state,
-            &e.match_view.handle,
-            &network,
-        ));
+        audit.related(crate::http::routes::matches::disclosed(&e.match_view));
     }
     Ok(HttpResponse::Ok().json(EventPage { events, next_after }))
 }

@@ -165,6 +165,9 @@ pub struct MatchView {
     pub updated_at: String,
     /// The caller's networks first, then the others.
     pub networks: Vec<NetworkPart>,
+    /// Public ids of the signals the view shows (for the access log; not sent).
+    #[serde(skip)]
+    pub shown: Vec<String>,
 }
 
 fn visible(m: &MatchRecord, caller: &Caller) -> bool {
@@ -181,10 +184,12 @@ pub fn match_view(
     let signals = engine::match_signals(&state.store, m)?;
     let mut parts: BTreeMap<String, Vec<InvolvedSignal>> = BTreeMap::new();
     let mut orgs = std::collections::BTreeSet::new();
+    let mut shown = Vec::new();
     for s in signals.iter().filter(|s| s.is_active(now)) {
         orgs.insert(s.org.clone());
         let entry = parts.entry(s.network.clone()).or_default();
         if own(&s.network) {
+            shown.push(s.public_id.clone());
             entry.push(InvolvedSignal {
                 organisation: s.org.clone(),
                 organisation_name: state
@@ -231,6 +236,7 @@ pub fn match_view(
         created_at: rfc3339(m.created_at),
         updated_at: rfc3339(m.updated_at),
         networks,
+        shown,
     })
 }
 
@@ -247,28 +253,12 @@ pub fn shown_signals(state: &State, m: &MatchRecord, own: &dyn Fn(&str) -> bool)
         .unwrap_or_default()
 }
 
-/// The ids an alert about the match `handle` discloses to `network`'s coordinator: the
-/// handle and the public ids of the network's active signals in it (for the log).
-pub fn disclosed_by_alert(state: &State, handle: &str, network: &str) -> Vec<String> {
-    let mut out = vec![handle.to_string()];
-    if let Ok(Some(m)) = engine::match_by_handle(&state.store, handle) {
-        out.extend(shown_signals(state, &m, &|n| n == network));
-    }
+/// The ids a view discloses, for the access log: the handle and the signals shown.
+pub fn disclosed(view: &MatchView) -> Vec<String> {
+    let mut out = Vec::with_capacity(1 + view.shown.len());
+    out.push(view.handle.clone());
+    out.extend(view.shown.iter().cloned());
     out
-}
-
-/// Names a match and the signals shown with it in the request's log entry.
-fn log_match(audit: &Audit, state: &State, m: &MatchRecord, caller: &Caller, primary: bool) {
-    if !audit.active() {
-        return;
-    }
-    let own_net = m.networks.iter().find(|n| caller.in_network(n));
-    if primary {
-        audit.object(&m.handle, own_net.map(String::as_str));
-    } else {
-        audit.related([m.handle.clone()]);
-    }
-    audit.related(shown_signals(state, m, &|n| caller.in_network(n)));
 }
 
 /// `GET /v1/matches/{handle}`
@@ -290,7 +280,14 @@ pub async fn get(
         return Err(ApiError::NotFound);
     }
     let view = match_view(&state, &m, &|n| caller.in_network(n))?;
-    log_match(&audit, &state, &m, &caller, true);
+    audit.object(
+        &m.handle,
+        m.networks
+            .iter()
+            .find(|n| caller.in_network(n))
+            .map(String::as_str),
+    );
+    audit.related(view.shown.iter().cloned());
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -455,8 +452,9 @@ pub async fn list(
                 next = Some(format!("c{}", u64::from_be_bytes(id_bytes) + 1));
                 break 'pages;
             }
-            out.push(match_view(&state, &m, &|n| caller.in_network(n))?);
-            log_match(&audit, &state, &m, &caller, false);
+            let view = match_view(&state, &m, &|n| caller.in_network(n))?;
+            audit.related(disclosed(&view));
+            out.push(view);
         }
     }
     Ok(HttpResponse::Ok().json(MatchPage {

@@ -112,12 +112,18 @@ fn shown(state: &State, rec: &SignalRecord, now: i64) -> Result<SignalView, ApiE
     Ok(v)
 }
 
-fn view(rec: &SignalRecord, now: i64) -> SignalView {
-    let (status, withdraw_reason) = match &rec.state {
+/// A signal's status as the API names it (`active`, `expired`, `withdrawn`) and, for a
+/// withdrawn one, the reason.
+pub fn status_of(rec: &SignalRecord, now: i64) -> (&'static str, Option<WithdrawReason>) {
+    match &rec.state {
         SignalState::Withdrawn { reason, .. } => ("withdrawn", Some(*reason)),
         SignalState::Active if now >= rec.valid_until => ("expired", None),
         SignalState::Active => ("active", None),
-    };
+    }
+}
+
+fn view(rec: &SignalRecord, now: i64) -> SignalView {
+    let (status, withdraw_reason) = status_of(rec, now);
     SignalView {
         id: rec.public_id.clone(),
         reference: rec.reference.clone(),
