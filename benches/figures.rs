@@ -105,6 +105,7 @@ fn signal_counts(kv: &mut dyn Kv) {
                 person: vec![],
                 household: vec![],
                 family: vec![],
+                epoch: 0,
             };
             counters::on_submit(kv, &rec).unwrap();
         }

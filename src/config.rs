@@ -179,6 +179,11 @@ pub struct Limits {
     /// Free space (MiB) the data directory's file system must keep: below it, writes
     /// are refused (507) and reads go on, until space returns. 0 turns the guard off.
     pub min_free_disk_mib: u64,
+    /// Signal records a rotation of `K_index` re-writes per transaction.
+    pub rotation_chunk_signals: usize,
+    /// Milliseconds the rotation waits between chunks (0: none; intake shares the writer
+    /// with it either way, chunk by chunk).
+    pub rotation_pause_ms: u64,
 }
 
 impl Default for Limits {
@@ -195,6 +200,8 @@ impl Default for Limits {
             max_postings_per_key: 32,
             max_component_signals: 64,
             min_free_disk_mib: 512,
+            rotation_chunk_signals: 2000,
+            rotation_pause_ms: 0,
         }
     }
 }
@@ -224,10 +231,59 @@ pub struct NetworkConfig {
     /// or the match closed) on a new (or reopened) match.
     #[serde(default = "default_decide_days")]
     pub decide_within_days: u32,
+    /// Days after which a match whose follow-up the network's coordinator closed (or the
+    /// index closed, reason `withdrawn`) is erased by the retention job (1 to 3653).
+    #[serde(default = "default_closed_match_days")]
+    pub closed_match_days: u32,
     /// Where the network's coordinator receives alerts by HTTPS POST (optional: the
     /// stream and the pull list work without it).
     #[serde(default)]
     pub webhook: Option<WebhookConfig>,
+}
+
+impl NetworkConfig {
+    /// Checks the settings the operator may also change at runtime (threshold, validity,
+    /// deadlines, categories): the setting's name and what is wrong.
+    pub fn check_settings(&self) -> Result<(), (String, &'static str)> {
+        if self.match_threshold < 2 {
+            return Err(("match_threshold".into(), "must be at least 2"));
+        }
+        if !(1..=730).contains(&self.max_validity_days) {
+            return Err(("max_validity_days".into(), "must be 1 to 730 (24 months)"));
+        }
+        if !(1..=3653).contains(&self.closed_match_days) {
+            return Err((
+                "closed_match_days".into(),
+                "must be 1 to 3653 days (10 years)",
+            ));
+        }
+        for (name, days) in [
+            ("acknowledge_within_days", self.acknowledge_within_days),
+            ("decide_within_days", self.decide_within_days),
+        ] {
+            if !(1..=250).contains(&days) {
+                return Err((name.into(), "must be 1 to 250 working days"));
+            }
+        }
+        if self.name.trim().is_empty() || self.name.chars().count() > 200 {
+            return Err(("name".into(), "must be 1 to 200 characters"));
+        }
+        if self.coordinator_contact.trim().is_empty()
+            || self.coordinator_contact.chars().count() > 200
+        {
+            return Err(("coordinator_contact".into(), "must be 1 to 200 characters"));
+        }
+        let mut cats = BTreeSet::new();
+        for (j, c) in self.categories.iter().enumerate() {
+            if !valid_id(c) || !cats.insert(c) {
+                return Err((
+                    format!("categories[{j}]"),
+                    "must be unique, 1-64 of a-z, 0-9, '-', '_'",
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn default_ack_days() -> u32 {
@@ -236,6 +292,10 @@ fn default_ack_days() -> u32 {
 
 fn default_decide_days() -> u32 {
     20
+}
+
+fn default_closed_match_days() -> u32 {
+    365
 }
 
 /// `[networks.webhook]`: signed HTTPS POSTs of every alert of the network.
@@ -393,7 +453,8 @@ pub struct OrganisationConfig {
     pub networks: Vec<String>,
 }
 
-fn valid_id(s: &str) -> bool {
+/// Whether `s` is a valid id: 1-64 of a-z, 0-9, '-', '_'.
+pub fn valid_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.bytes()
@@ -501,28 +562,8 @@ impl Config {
                     "must be unique, 1-64 of a-z, 0-9, '-', '_'",
                 ));
             }
-            if n.match_threshold < 2 {
-                return Err(bad(
-                    format!("networks[{i}].match_threshold"),
-                    "must be at least 2",
-                ));
-            }
-            if !(1..=730).contains(&n.max_validity_days) {
-                return Err(bad(
-                    format!("networks[{i}].max_validity_days"),
-                    "must be 1 to 730 (24 months)",
-                ));
-            }
-            for (name, days) in [
-                ("acknowledge_within_days", n.acknowledge_within_days),
-                ("decide_within_days", n.decide_within_days),
-            ] {
-                if !(1..=250).contains(&days) {
-                    return Err(bad(
-                        format!("networks[{i}].{name}"),
-                        "must be 1 to 250 working days",
-                    ));
-                }
+            if let Err((setting, message)) = n.check_settings() {
+                return Err(bad(format!("networks[{i}].{setting}"), message));
             }
             if let Some(w) = &n.webhook {
                 if !w.url.starts_with("https://") || w.url.len() > 2048 {
@@ -541,15 +582,6 @@ impl Config {
                     return Err(bad(
                         format!("networks[{i}].webhook"),
                         "dead_letter_after_secs must be positive, max_backoff_secs 1 to 86400",
-                    ));
-                }
-            }
-            let mut cats = BTreeSet::new();
-            for (j, c) in n.categories.iter().enumerate() {
-                if !valid_id(c) || !cats.insert(c) {
-                    return Err(bad(
-                        format!("networks[{i}].categories[{j}]"),
-                        "must be unique, 1-64 of a-z, 0-9, '-', '_'",
                     ));
                 }
             }

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod calendar;
 pub mod cli;
 pub mod config;
+pub mod directory;
 pub mod export;
 pub mod fuzz;
 pub mod http;

@@ -41,6 +41,13 @@ enum Command {
     /// Kill a real server with SIGKILL at random moments under load, restart it and check
     /// that every acknowledged signal and its matches survived, and nothing half-written.
     Crash(cli::crash::Args),
+    /// The directory of a running server (admin token): organisations, network
+    /// settings, excluded addresses; changes take effect without a restart.
+    #[command(subcommand)]
+    Admin(cli::admin::Command),
+    /// Rotate the index key K_index of a running server in place (admin token).
+    #[command(subcommand)]
+    IndexKey(cli::index_key::Command),
     /// The retention job of a running server (admin token).
     #[command(subcommand)]
     Retention(cli::retention::Command),
@@ -66,7 +73,9 @@ fn main() -> ExitCode {
         Command::Load(args) => cli::load::run(args),
         Command::Crash(args) => cli::crash::run(args),
         Command::WebhookReceiver(args) => cli::receive::run(args),
+        Command::IndexKey(cmd) => cli::index_key::run(cmd),
         Command::Retention(cmd) => cli::retention::run(cmd),
+        Command::Admin(cmd) => cli::admin::run(cmd),
         Command::Audit(cmd) => cli::audit::run(cmd),
     }
 }

@@ -1208,3 +1208,167 @@ async fn retention_run_lists_then_does_and_refuses_a_non_admin() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn admin_commands_keep_the_directory_of_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let server = start(&config);
+    let admin = server.token(Role::Admin, "gemeente", "beheer");
+    let ca = keys_dir().join("tls-cert.dev.pem").display().to_string();
+    let cli = |args: &[&str], token: &str| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--server", server.base.as_str(), "--ca-cert", ca.as_str()]);
+        run(&all, Some(token))
+    };
+
+    let (code, out, err) = cli(
+        &[
+            "admin",
+            "org-add",
+            "--id",
+            "wijkteam-oost",
+            "--name",
+            "Wijkteam Oost",
+            "--network",
+            NOORD,
+        ],
+        &admin,
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["id"],
+        "wijkteam-oost"
+    );
+    server
+        .signal("wijkteam-oost", &marieke("OOST-1"), "schulden")
+        .await;
+    let (code, _, err) = cli(&["admin", "org-suspend", "wijkteam-oost"], &admin);
+    assert_eq!(code, Some(0), "{err}");
+    let key = read_key_file(&keys_dir().join("domain-key.dev.toml")).unwrap();
+    let keys = pseudonymise(&key, &marieke("OOST-2"), Date::new(2026, 1, 1).unwrap()).unwrap();
+    let body = json!({"network": NOORD, "contact": {"name": "Team"},
+                      "subject": serde_json::from_str::<Value>(&keys.to_json()).unwrap()});
+    let oost = server.token(Role::Partner, "wijkteam-oost", "oost-user");
+    let (status, v) = server.post("/v1/signals", &oost, &body).await;
+    assert_eq!(
+        (status, v["type"].as_str()),
+        (403, Some("urn:samenloop:problem:organisation-suspended"))
+    );
+    let (code, out, _) = cli(&["admin", "orgs"], &admin);
+    assert_eq!(code, Some(0));
+    let orgs: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        orgs["organisations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["id"] == "wijkteam-oost" && o["suspended"] == true)
+    );
+
+    // Network settings: a clear refusal for a bad value or no change at all.
+    let (code, _, err) = cli(
+        &["admin", "network-set", NOORD, "--match-threshold", "1"],
+        &admin,
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("422") && err.contains("/match_threshold"),
+        "{err}"
+    );
+    let (code, _, err) = cli(&["admin", "network-set", NOORD], &admin);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("nothing to change"), "{err}");
+    let (code, out, err) = cli(
+        &[
+            "admin",
+            "network-set",
+            NOORD,
+            "--match-threshold",
+            "3",
+            "--decide-within-days",
+            "15",
+        ],
+        &admin,
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let n: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (&n["match_threshold"], &n["decide_within_days"]),
+        (&json!(3), &json!(15))
+    );
+
+    // Excluded addresses from a pseudonymise output: every row, labelled by reference.
+    let rows = dir.path().join("instellingen.jsonl");
+    let mut text = String::new();
+    for (r, number) in [("opvang-de-haven", "5"), ("pi-noord", "120")] {
+        let s = SubjectFields {
+            reference: r.into(),
+            postcode: "1011 AB".into(),
+            house_number: number.into(),
+            ..marieke("x")
+        };
+        text.push_str(
+            &pseudonymise(&key, &s, Date::new(2026, 1, 1).unwrap())
+                .unwrap()
+                .to_json(),
+        );
+        text.push('\n');
+    }
+    std::fs::write(&rows, text).unwrap();
+    let (code, out, err) = cli(&["admin", "excluded-add", "--from", s(&rows)], &admin);
+    assert_eq!(code, Some(0), "{err}");
+    let added: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(added["added"].as_array().unwrap().len(), 2, "{added}");
+    let (code, _, err) = cli(&["admin", "excluded-add", "--from", s(&rows)], &admin);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("entry 1 was not added") && err.contains("409"),
+        "{err}"
+    );
+    let id = added["added"][0]["id"].as_str().unwrap();
+    let (code, _, err) = cli(&["admin", "excluded-remove", id], &admin);
+    assert_eq!(code, Some(0), "{err}");
+    let (_, out, _) = cli(&["admin", "excluded"], &admin);
+    let list: Value = serde_json::from_str(&out).unwrap();
+    let labels: Vec<&str> = list["excluded_addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, vec!["pi-noord"]);
+
+    // Domain key ids: open a transition window, close the old one.
+    let (code, out, err) = cli(&["admin", "key-add", "regio-2027-1"], &admin);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["current"],
+        true
+    );
+    let (code, _, err) = cli(&["admin", "key-retire", "regio-2027-1"], &admin);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("409") && err.contains("invalid-transition"),
+        "{err}"
+    );
+    let (code, out, err) = cli(&["admin", "key-retire", "dev-2026"], &admin);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["state"],
+        "retired"
+    );
+    let (code, out, _) = cli(&["admin", "key-ids"], &admin);
+    assert_eq!(code, Some(0));
+    let ids: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(ids["key_ids"].as_array().unwrap().len(), 2);
+
+    // Not an admin: refused, exit 1.
+    let (code, _, err) = cli(&["admin", "orgs"], &server.officer());
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("403") && err.contains("forbidden-role"),
+        "{err}"
+    );
+    server.stop().await;
+}

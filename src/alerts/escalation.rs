@@ -36,7 +36,7 @@ pub async fn run_once(state: &State) -> Result<u64, crate::store::StoreError> {
         }
         let whole_page = full && due.len() == PAGE;
         after = due.last().cloned();
-        let policy = state.policy.clone();
+        let policy = state.policy();
         let done = state
             .writer
             .run(move |kv| {

@@ -180,6 +180,14 @@ pub enum ObjectType {
     Checkpoint,
     /// A person, found by the key set of a data-subject access request.
     Person,
+    /// A member organisation (admin changes).
+    Organisation,
+    /// A network's settings (admin changes).
+    Network,
+    /// An entry of the excluded-address list (`exa_…`).
+    ExcludedAddress,
+    /// A domain key id (accepted or retired).
+    DomainKey,
 }
 
 /// One access, as recorded.

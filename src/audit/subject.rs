@@ -69,13 +69,26 @@ pub fn archive_key(p2: &[u8; 32], signal: u64) -> Vec<u8> {
 }
 
 /// The signals of `networks` on the person with these (re-keyed) keys, oldest first.
+/// `previous`: the same keys in the previous index epoch while a rotation of `K_index`
+/// runs (archive entries of signals not yet re-written are found by them; every record
+/// is compared in the current epoch).
 pub fn find(
     store: &Store,
     person: &[StoredKey],
     household: &[StoredKey],
+    previous: &[StoredKey],
     networks: &[String],
 ) -> Result<Vec<Found>, StoreError> {
     let mut candidates: BTreeSet<u64> = BTreeSet::new();
+    for k in previous {
+        let mut prefix = vec![b'A'];
+        prefix.extend_from_slice(&k.p2);
+        for (key, _) in KvRead::scan_prefix(store, &prefix)? {
+            if let Some(b) = key.get(33..41) {
+                candidates.insert(u64::from_be_bytes(b.try_into().unwrap_or([0; 8])));
+            }
+        }
+    }
     for k in person.iter().chain(household.iter()) {
         for p in store.postings_of(&k.p2) {
             let useful = match p.role {

@@ -958,12 +958,53 @@ pub(crate) async fn post_json(
     token: &str,
     body: &serde_json::Value,
 ) -> Result<(u16, serde_json::Value), String> {
+    request_json(server, reqwest::Method::POST, path, token, Some(body)).await
+}
+
+/// Sends a request with an optional JSON body and returns the status and the JSON answer
+/// (`null` for an answer without a body); an error answer becomes its problem's text.
+pub(crate) async fn request_json(
+    server: &ServerArgs,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<(u16, serde_json::Value), String> {
+    let client = server.client(Duration::from_secs(120))?;
+    let url = server.url(path);
+    let mut req = client.request(method, &url).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let resp = req.send().await.map_err(|e| transport(&url, &e))?;
+    let status = resp.status();
+    let bytes = resp.bytes().await.map_err(|e| transport(&url, &e))?;
+    if !status.is_success() {
+        return Err(format!(
+            "the server answered {}",
+            problem_text(status, &bytes)
+        ));
+    }
+    if bytes.is_empty() {
+        return Ok((status.as_u16(), serde_json::Value::Null));
+    }
+    let v = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("unreadable answer from the server: {e}"))?;
+    Ok((status.as_u16(), v))
+}
+
+/// GETs `path` with the bearer token and returns the JSON answer (an error answer as
+/// its problem text).
+pub(crate) async fn get_json(
+    server: &ServerArgs,
+    path: &str,
+    token: &str,
+) -> Result<serde_json::Value, String> {
     let client = server.client(Duration::from_secs(120))?;
     let url = server.url(path);
     let resp = client
-        .post(&url)
+        .get(&url)
         .bearer_auth(token)
-        .json(body)
         .send()
         .await
         .map_err(|e| transport(&url, &e))?;
@@ -975,9 +1016,7 @@ pub(crate) async fn post_json(
             problem_text(status, &bytes)
         ));
     }
-    let v = serde_json::from_slice(&bytes)
-        .map_err(|e| format!("unreadable answer from the server: {e}"))?;
-    Ok((status.as_u16(), v))
+    serde_json::from_slice(&bytes).map_err(|e| format!("unreadable answer from the server: {e}"))
 }
 
 /// The wire name of a serialisable enum value.

@@ -1,7 +1,8 @@
 //! `samenloop keys`: create a domain key file and show a key's fingerprint.
 
 use crate::pseudonym::keyfile::{
-    KeyFileError, generate_key, read_key_file, render_key_file, write_secret_file,
+    KeyFileError, generate_key, read_key_file, render_index_key_file, render_key_file,
+    write_secret_file,
 };
 use crate::pseudonym::{Date, DomainKey, KeyId};
 use std::path::{Path, PathBuf};
@@ -10,7 +11,8 @@ use std::process::ExitCode;
 /// Subcommands of `samenloop keys`.
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
-    /// Write a new random domain key file (readable by its owner only); never overwrites.
+    /// Write a new random domain key file, or with --index an index key file (readable
+    /// by its owner only); never overwrites.
     Generate {
         /// Key id (epoch): 1-64 of a-z, 0-9, '.', '_', '-', starting with a letter or
         /// digit, e.g. utrecht-2026.
@@ -22,6 +24,10 @@ pub enum Command {
         /// Free-text comment stored in the file (e.g. the region and who holds it).
         #[arg(long, value_name = "TEXT", default_value = "")]
         comment: String,
+        /// Write an index key file (`K_index`, for the index operator; e.g. the new key
+        /// of `samenloop index-key rotate`) instead of a domain key file.
+        #[arg(long)]
+        index: bool,
     },
     /// Print a key file's id and fingerprint, so that partners can check they hold
     /// the same key without showing it.
@@ -46,7 +52,12 @@ pub fn fingerprint(key: &DomainKey) -> String {
 /// Runs the subcommand.
 pub fn run(cmd: Command) -> ExitCode {
     match cmd {
-        Command::Generate { id, out, comment } => generate(id, &out, &comment),
+        Command::Generate {
+            id,
+            out,
+            comment,
+            index,
+        } => generate(id, &out, &comment, index),
         Command::Fingerprint { path } => match read_key_file(&path) {
             Ok(key) => {
                 println!("key_id: {}", key.id());
@@ -58,7 +69,7 @@ pub fn run(cmd: Command) -> ExitCode {
     }
 }
 
-fn generate(id: KeyId, out: &Path, comment: &str) -> ExitCode {
+fn generate(id: KeyId, out: &Path, comment: &str, index: bool) -> ExitCode {
     let refuse = || {
         super::fail(format!(
             "{} already exists; a key file is never overwritten (choose another path)",
@@ -72,7 +83,12 @@ fn generate(id: KeyId, out: &Path, comment: &str) -> ExitCode {
         Ok(k) => k,
         Err(e) => return super::fail(e),
     };
-    let text = render_key_file(&key, &Date::today_utc().to_string(), comment);
+    let today = Date::today_utc().to_string();
+    let text = if index {
+        render_index_key_file(&key, &today, comment)
+    } else {
+        render_key_file(&key, &today, comment)
+    };
     match write_secret_file(out, &text) {
         Ok(()) => {}
         Err(KeyFileError::Io { source, .. })
@@ -81,6 +97,14 @@ fn generate(id: KeyId, out: &Path, comment: &str) -> ExitCode {
             return refuse();
         }
         Err(e) => return super::fail(e),
+    }
+    if index {
+        println!("wrote index key file {}", out.display());
+        println!("key_id: {}", key.id());
+        println!(
+            "Keep it secret, beside the server's domain.index_key_file; never give it to partners."
+        );
+        return ExitCode::SUCCESS;
     }
     println!("wrote domain key file {}", out.display());
     println!("key_id: {}", key.id());
@@ -96,6 +120,22 @@ mod tests {
     use super::*;
     use hmac::{Hmac, Mac};
     use sha2::Sha256;
+
+    #[test]
+    fn an_index_key_file_reads_back_as_one() {
+        let key = DomainKey::new(KeyId::parse("idx-2").unwrap(), [9; 32]);
+        let text = render_index_key_file(&key, "2026-12-02", "test");
+        let (id, secret) = crate::pseudonym::keyfile::parse_secret_file(
+            &text,
+            crate::pseudonym::keyfile::INDEX_KEY_FILE_FORMAT,
+        )
+        .unwrap();
+        assert_eq!((id.to_string(), *secret), ("idx-2".to_string(), [9; 32]));
+        assert!(
+            crate::pseudonym::keyfile::parse_key_file(&text).is_err(),
+            "not a domain key file"
+        );
+    }
 
     #[test]
     fn fingerprint_is_hmac_of_the_label() {

@@ -6,8 +6,10 @@
 //! `audit subject-access`, the person's row, and nothing was sent), 4 a check found a
 //! violated guarantee (`crash`, `audit verify`).
 
+pub mod admin;
 pub mod audit;
 pub mod crash;
+pub mod index_key;
 pub mod keys;
 pub mod load;
 pub mod pseudonymise;

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
     /// Run the retention job now (archive expired signals, erase archived ones whose
-    /// period has passed, prune the access log), or with --dry-run list what it would
-    /// archive and erase.
+    /// period has passed, erase closed matches whose network's period has passed, prune
+    /// the access log), or with --dry-run list what it would archive and erase.
     Run(RunArgs),
 }
 
@@ -19,7 +19,8 @@ pub enum Command {
 pub struct RunArgs {
     #[command(flatten)]
     pub server: ServerArgs,
-    /// Change nothing: list the signals that would be archived and erased.
+    /// Change nothing: list the signals that would be archived and erased, and the
+    /// closed matches that would be erased.
     #[arg(long)]
     pub dry_run: bool,
     /// Print the report as JSON.
@@ -37,16 +38,17 @@ pub fn run(cmd: Command) -> ExitCode {
 fn render(r: &RunReport) -> String {
     let mut s = if r.dry_run {
         format!(
-            "dry run at {}: {} signals would be archived (expired), {} erased (archive period over); nothing was changed\n",
-            r.at, r.archived, r.erased
+            "dry run at {}: {} signals would be archived (expired), {} erased (archive period over), {} closed matches erased (period over); nothing was changed\n",
+            r.at, r.archived, r.erased, r.matches_erased
         )
     } else {
         format!(
-            "retention run at {}: {} signals archived, {} erased, {} matches dissolved, {} access-log entries pruned{}\n",
+            "retention run at {}: {} signals archived, {} erased, {} matches dissolved, {} closed matches erased, {} access-log entries pruned{}\n",
             r.at,
             r.archived,
             r.erased,
             r.alerts,
+            r.matches_erased,
             r.log_entries_pruned,
             r.log_pruned_through
                 .map(|k| format!(" (the log now starts after the checkpoint at entry {k})"))
@@ -60,6 +62,16 @@ fn render(r: &RunReport) -> String {
                 p.id, p.organisation, p.network, p.since
             ));
         }
+    }
+    for m in &r.matches_to_erase {
+        s.push_str(&format!(
+            "  {:<8} {}  {}  closed {}  erasable since {}\n",
+            "match",
+            m.handle,
+            m.networks.join(","),
+            m.closed_at,
+            m.erasable_since
+        ));
     }
     s
 }

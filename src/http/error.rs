@@ -64,6 +64,16 @@ pub enum ApiError {
     LeadNotInvolved,
     /// A webhook delivery that is not dead-lettered cannot be requeued.
     DeliveryNotDead,
+    /// The caller's organisation is suspended: it may read and withdraw, not submit.
+    OrganisationSuspended,
+    /// An object with this id exists already (detail: which kind).
+    AlreadyExists(String),
+    /// A rotation of the index key is running already.
+    RotationRunning,
+    /// The new index key's id is in the key ring already.
+    KeyIdInRing,
+    /// The index key file named cannot be used (detail: why, never its content).
+    InvalidKeyFile(String),
     /// Anything else.
     Internal,
 }
@@ -95,6 +105,11 @@ impl ApiError {
             ApiError::InvalidTransition(_) => "invalid-transition",
             ApiError::LeadNotInvolved => "lead-not-involved",
             ApiError::DeliveryNotDead => "delivery-not-dead",
+            ApiError::OrganisationSuspended => "organisation-suspended",
+            ApiError::AlreadyExists(_) => "already-exists",
+            ApiError::RotationRunning => "rotation-running",
+            ApiError::KeyIdInRing => "key-id-in-ring",
+            ApiError::InvalidKeyFile(_) => "invalid-key-file",
             ApiError::Internal => "internal",
         }
     }
@@ -103,7 +118,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthenticated | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
-            ApiError::ForbiddenRole => StatusCode::FORBIDDEN,
+            ApiError::ForbiddenRole | ApiError::OrganisationSuspended => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MalformedJson(_) | ApiError::InvalidQuery(_) => StatusCode::BAD_REQUEST,
             ApiError::InvalidBody(_)
@@ -112,13 +127,17 @@ impl ApiError {
             | ApiError::UnknownKeyId
             | ApiError::UnknownCategory
             | ApiError::BatchTooLarge(_)
+            | ApiError::InvalidKeyFile(_)
             | ApiError::LeadNotInvolved => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::ReferenceConflict
             | ApiError::SignalNotActive
             | ApiError::InvalidTransition(_)
-            | ApiError::DeliveryNotDead => StatusCode::CONFLICT,
+            | ApiError::DeliveryNotDead
+            | ApiError::AlreadyExists(_)
+            | ApiError::RotationRunning
+            | ApiError::KeyIdInRing => StatusCode::CONFLICT,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -162,6 +181,13 @@ impl ApiError {
             ApiError::DeliveryNotDead => {
                 "The delivery is not dead-lettered (it is pending and being retried)"
             }
+            ApiError::OrganisationSuspended => {
+                "Your organisation is suspended: it can read and withdraw its signals, not submit or renew"
+            }
+            ApiError::AlreadyExists(_) => "It exists already",
+            ApiError::RotationRunning => "A rotation of the index key is running",
+            ApiError::KeyIdInRing => "The key id is already in the index key ring",
+            ApiError::InvalidKeyFile(_) => "The index key file cannot be used",
             ApiError::Internal => "Internal error",
         }
     }
@@ -172,7 +198,9 @@ impl ApiError {
             | ApiError::InvalidBody(d)
             | ApiError::InvalidKeySet(d)
             | ApiError::InvalidQuery(d)
-            | ApiError::InvalidTransition(d) => Some(d.clone()),
+            | ApiError::InvalidTransition(d)
+            | ApiError::AlreadyExists(d)
+            | ApiError::InvalidKeyFile(d) => Some(d.clone()),
             ApiError::InvalidField { field, detail } => Some(format!("{field}: {detail}")),
             ApiError::PayloadTooLarge(max) => Some(format!("at most {max} bytes")),
             ApiError::BatchTooLarge(max) => Some(format!("at most {max} signals per batch")),
@@ -247,7 +275,9 @@ impl From<crate::store::StoreError> for ApiError {
                 ApiError::Unavailable
             }
             crate::store::StoreError::DiskFull => ApiError::InsufficientStorage,
-            crate::store::StoreError::Engine(_) => ApiError::Internal,
+            crate::store::StoreError::Engine(_) | crate::store::StoreError::Keys(_) => {
+                ApiError::Internal
+            }
         }
     }
 }

@@ -6,11 +6,12 @@ pub mod error;
 pub mod idle;
 pub mod metrics;
 pub mod retention;
+pub mod rotation;
 pub mod routes;
 pub mod startup;
 
 use crate::config::Config;
-use crate::index::IndexKey;
+use crate::directory::Directory;
 use crate::index::engine::Policy;
 use crate::pseudonym::Date;
 use crate::store::{Store, Writer};
@@ -47,10 +48,12 @@ pub struct AppState {
     pub writer: Writer,
     /// Token verification.
     pub verifier: Verifier,
-    /// `K_index`.
-    pub index_key: IndexKey,
-    /// Matching rules.
-    pub policy: Arc<Policy>,
+    /// The networks, organisations and excluded addresses in force, with the matching
+    /// rules derived from them; swapped whole by the admin endpoints.
+    pub directory: std::sync::RwLock<Arc<Directory>>,
+    /// Held by an admin change from reading the directory to swapping it, so that
+    /// changes (and a rotation of the index key) do not overwrite each other.
+    pub admin_lock: tokio::sync::Mutex<()>,
     /// Metrics.
     pub metrics: Arc<metrics::Metrics>,
     /// Per-organisation token buckets.
@@ -134,6 +137,32 @@ impl AppState {
         }
     }
 
+    /// The directory in force.
+    pub fn directory(&self) -> Arc<Directory> {
+        self.directory
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The matching rules in force.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.directory().policy.clone()
+    }
+
+    /// Reads the directory again from the configuration and the store (after a change
+    /// was written) and puts it in force.
+    pub fn reload_directory(&self) -> Result<Arc<Directory>, ApiError> {
+        let d = Arc::new(
+            Directory::load(&self.cfg, &self.store, &self.store.ring()).map_err(|e| {
+                eprintln!("samenloop: cannot read the directory: {e}");
+                ApiError::Internal
+            })?,
+        );
+        *self.directory.write().unwrap_or_else(|p| p.into_inner()) = d.clone();
+        Ok(d)
+    }
+
     /// Now, unix seconds.
     pub fn now(&self) -> i64 {
         (self.clock)()
@@ -171,7 +200,9 @@ impl FromRequest for Caller {
             let caller = state.verifier.verify(token)?;
             // Signed by a configured key: who it is goes into the log even if refused below.
             audit.caller(&caller);
-            if caller.role == auth::Role::Partner && state.cfg.organisation(&caller.org).is_none() {
+            if caller.role == auth::Role::Partner
+                && state.directory().organisation(&caller.org).is_none()
+            {
                 return Err(ApiError::InvalidToken);
             }
             Ok(caller)

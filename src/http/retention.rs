@@ -1,12 +1,13 @@
 //! The retention job inside `serve`: every `retention.run_every_secs`, and on demand
 //! (`POST /v1/admin/retention/run`), it archives the signals that expired (they leave
 //! their matches, with `match.dissolved` where a match falls below a threshold) and
-//! erases the archived signals whose archive period has passed
-//! ([`crate::index::retention`]), and prunes access-log entries older than
-//! `audit.retention_days` behind a checkpoint ([`crate::audit::prune`]). Work is done in chunks of one transaction each, every
+//! erases the archived signals whose archive period has passed, erases the closed
+//! matches whose networks' `closed_match_days` have passed ([`crate::index::retention`]),
+//! and prunes access-log entries older than `audit.retention_days` behind a checkpoint
+//! ([`crate::audit::prune`]). Work is done in chunks of one transaction each, every
 //! chunk with its access-log entry (`archive` or `erase`, actor `samenloop`, the signals'
-//! public ids), and every run with one entry of its own: a crash resumes where it
-//! stopped, and nothing is done that is not logged.
+//! public ids or the matches' handles), and every run with one entry of its own: a crash
+//! resumes where it stopped, and nothing is done that is not logged.
 
 use super::State;
 use super::error::ApiError;
@@ -16,7 +17,7 @@ use crate::index::retention;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
 
-/// Signals handled per transaction.
+/// Signals (or closed-match schedule entries) handled per transaction.
 const CHUNK: usize = 2_000;
 /// Signals a dry run lists at most per kind.
 const PLAN_MAX: usize = 10_000;
@@ -34,6 +35,19 @@ pub struct Planned {
     pub since: String,
 }
 
+/// A closed match a run would erase (its handle, networks and dates only).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PlannedMatch {
+    /// Match handle.
+    pub handle: String,
+    /// The networks it alerted.
+    pub networks: Vec<String>,
+    /// When the last of its follow-ups closed.
+    pub closed_at: String,
+    /// From when it may be erased: the period of each of its networks has passed.
+    pub erasable_since: String,
+}
+
 /// What a run did (or, dry, would do).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RunReport {
@@ -45,8 +59,18 @@ pub struct RunReport {
     pub archived: u64,
     /// Signals erased (or to erase).
     pub erased: u64,
+    /// Closed matches erased (or to erase), with the matches merged into them.
+    #[serde(default)]
+    pub matches_erased: u64,
     /// `match.dissolved` alerts written.
     pub alerts: u64,
+    /// Active signals under a retired domain key id whose validity was ended (they are
+    /// archived in the same run).
+    #[serde(default)]
+    pub ended_by_key_retirement: u64,
+    /// Shadows of re-keyed signals dropped (their old key id was retired).
+    #[serde(default)]
+    pub shadows_dropped: u64,
     /// Index entries that stood for nothing any more, removed.
     pub stale: u64,
     /// Access-log entries pruned (older than `audit.retention_days`).
@@ -60,6 +84,21 @@ pub struct RunReport {
     /// Dry run: the signals that would be erased (at most 10,000).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub to_erase: Vec<Planned>,
+    /// Dry run: the closed matches that would be erased (at most 10,000; the matches
+    /// merged into them go with them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matches_to_erase: Vec<PlannedMatch>,
+}
+
+/// The period each network keeps its closed matches, days
+/// (`networks[].closed_match_days`): the one place the job learns them.
+pub fn closed_match_days(state: &State) -> retention::ClosedMatchDays {
+    state
+        .directory()
+        .networks
+        .iter()
+        .map(|n| (n.id.clone(), n.closed_match_days))
+        .collect()
 }
 
 fn entry(state: &State, action: Action, related: Vec<String>) -> Entry {
@@ -100,12 +139,66 @@ pub async fn run_once(state: &State, dry_run: bool) -> Result<RunReport, ApiErro
             .collect();
         report.archived = report.to_archive.len() as u64;
         report.erased = report.to_erase.len() as u64;
+        let days = closed_match_days(state);
+        for (m, from) in retention::plan_closed(&state.store, &days, now, PLAN_MAX)? {
+            let closed = retention::closed_since(&state.store, m.id)?.unwrap_or(from);
+            report.matches_to_erase.push(PlannedMatch {
+                handle: m.handle,
+                networks: m.networks,
+                closed_at: super::rfc3339(closed),
+                erasable_since: super::rfc3339(from),
+            });
+        }
+        report.matches_erased = report.matches_to_erase.len() as u64;
         return Ok(report);
     }
     let logged = state.cfg.audit.enabled;
+    // Retired domain key ids first: what they end is archived below.
+    let retired: Vec<String> = state
+        .directory()
+        .key_ids
+        .iter()
+        .filter(|k| k.state == crate::directory::KeyIdState::Retired)
+        .map(|k| k.key_id.clone())
+        .collect();
+    for key_id in retired {
+        if crate::index::transition::swept(&state.store, &key_id)? {
+            continue;
+        }
+        loop {
+            let policy = state.policy();
+            let mut log = logged.then(|| entry(state, Action::Update, Vec::new()));
+            if let Some(e) = log.as_mut() {
+                e.operation = "domain key retirement".into();
+            }
+            let k = key_id.clone();
+            let (done, swept) = state
+                .writer
+                .run(move |kv| {
+                    let mut swept = crate::index::transition::Swept::default();
+                    let done = crate::index::transition::sweep(
+                        kv, &policy, &mut OsIds, &k, now, CHUNK, &mut swept,
+                    )?;
+                    let mut related = swept.expired.clone();
+                    related.extend(swept.rekeyed.iter().cloned());
+                    if let (Some(mut e), false) = (log, related.is_empty()) {
+                        e.related = related;
+                        crate::audit::append(kv, e)?;
+                    }
+                    Ok((done, swept))
+                })
+                .await?;
+            report.ended_by_key_retirement += swept.expired.len() as u64;
+            report.shadows_dropped += swept.shadows;
+            report.alerts += swept.alerts;
+            if done {
+                break;
+            }
+        }
+    }
     for phase in [Action::Archive, Action::Erase] {
         loop {
-            let policy = state.policy.clone();
+            let policy = state.policy();
             let log = logged.then(|| entry(state, phase, Vec::new()));
             let (n, done) = state
                 .writer
@@ -136,6 +229,37 @@ pub async fn run_once(state: &State, dry_run: bool) -> Result<RunReport, ApiErro
                 break;
             }
         }
+    }
+    // Closed matches whose networks' periods have passed; entries not yet due (a
+    // network with a longer period) are stepped over, so the cursor moves on.
+    let days = closed_match_days(state);
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let log = logged.then(|| {
+            let mut e = entry(state, Action::Erase, Vec::new());
+            e.object_type = Some(ObjectType::Match);
+            e
+        });
+        let (days, cursor) = (days.clone(), after.take());
+        let (n, last, done) = state
+            .writer
+            .run(move |kv| {
+                let mut done = retention::Done::default();
+                let (n, last) =
+                    retention::erase_closed(kv, &days, now, cursor.as_deref(), CHUNK, &mut done)?;
+                if let (Some(mut e), false) = (log, done.matches_erased.is_empty()) {
+                    e.related = done.matches_erased.clone();
+                    crate::audit::append(kv, e)?;
+                }
+                Ok((n, last, done))
+            })
+            .await?;
+        report.matches_erased += done.matches_erased.len() as u64;
+        report.stale += done.stale;
+        if n < CHUNK {
+            break;
+        }
+        after = last;
     }
     // The access log's own retention: oldest entries first, behind a checkpoint.
     let cutoff_ms = (now - i64::from(state.cfg.audit.retention_days) * 86_400) * 1000;
@@ -172,7 +296,10 @@ pub async fn run_once(state: &State, dry_run: bool) -> Result<RunReport, ApiErro
     for (phase, n) in [
         ("archive", report.archived),
         ("erase", report.erased),
+        ("match_erase", report.matches_erased),
         ("log_prune", report.log_entries_pruned),
+        ("key_retirement", report.ended_by_key_retirement),
+        ("shadow", report.shadows_dropped),
     ] {
         m.inc("samenloop_retention_total", format!("phase=\"{phase}\""), n);
     }

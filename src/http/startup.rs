@@ -11,8 +11,6 @@ use super::routes::{
 use super::{AppState, Clock, State, system_clock};
 use crate::config::Config;
 use crate::index::IndexKey;
-use crate::index::engine::Policy;
-use crate::pseudonym::Pseudonym;
 use crate::pseudonym::keyfile::read_secret_file;
 use crate::store::{Store, Writer};
 use actix_http::{ConnectionType, HttpService, Protocol};
@@ -107,45 +105,13 @@ pub fn load_index_key(cfg: &Config) -> Result<IndexKey, StartError> {
     Ok(IndexKey::new(id.to_string(), *secret))
 }
 
-fn policy(cfg: &Config, index_key: &IndexKey) -> Result<Policy, StartError> {
-    let mut excluded = std::collections::HashSet::new();
-    for (i, k) in cfg.domain.excluded_address_keys.iter().enumerate() {
-        let p = Pseudonym::from_wire(k)
-            .filter(|p| p.kind == crate::pseudonym::KeyKind::Address)
-            .ok_or_else(|| {
-                StartError::Setup(format!(
-                    "domain.excluded_address_keys[{i}]: not an adr: key"
-                ))
-            })?;
-        excluded.insert(index_key.rekey(&p).p2);
-    }
-    Ok(Policy {
-        thresholds: cfg
-            .networks
-            .iter()
-            .map(|n| (n.id.clone(), n.match_threshold))
-            .collect(),
-        max_postings_per_key: cfg.limits.max_postings_per_key,
-        max_component_signals: cfg.limits.max_component_signals,
-        excluded_addresses: excluded,
-        webhook_networks: cfg
-            .networks
-            .iter()
-            .filter(|n| n.webhook.is_some())
-            .map(|n| n.id.clone())
-            .collect(),
-        deadlines: cfg
-            .networks
-            .iter()
-            .map(|n| {
-                (
-                    n.id.clone(),
-                    (n.acknowledge_within_days, n.decide_within_days),
-                )
-            })
-            .collect(),
-        calendar: crate::calendar::Calendar::new(&cfg.alerts.holidays),
-    })
+/// The directory of `domain.index_key_file`: the only place key files of later epochs
+/// of the ring are read from.
+pub fn index_key_dir(cfg: &Config) -> std::path::PathBuf {
+    cfg.resolve(&cfg.domain.index_key_file)
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| std::path::PathBuf::from("."))
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
@@ -308,6 +274,49 @@ fn app(
             "/v1/admin/retention/run",
             web::post().to(admin::retention_run),
         )
+        .route(
+            "/v1/admin/organisations",
+            web::get().to(admin::organisations),
+        )
+        .route(
+            "/v1/admin/organisations",
+            web::post().to(admin::add_organisation),
+        )
+        .route(
+            "/v1/admin/organisations/{id}",
+            web::patch().to(admin::change_organisation),
+        )
+        .route("/v1/admin/networks", web::get().to(admin::networks))
+        .route(
+            "/v1/admin/networks/{id}",
+            web::patch().to(admin::change_network),
+        )
+        .route(
+            "/v1/admin/excluded-addresses",
+            web::get().to(admin::excluded),
+        )
+        .route(
+            "/v1/admin/excluded-addresses",
+            web::post().to(admin::add_excluded),
+        )
+        .route(
+            "/v1/admin/excluded-addresses/{id}",
+            web::delete().to(admin::remove_excluded),
+        )
+        .route("/v1/admin/domain-keys", web::get().to(admin::key_ids))
+        .route("/v1/admin/domain-keys", web::post().to(admin::add_key_id))
+        .route(
+            "/v1/admin/domain-keys/{id}/retire",
+            web::post().to(admin::retire_key_id),
+        )
+        .route(
+            "/v1/admin/index-key/rotation",
+            web::post().to(admin::rotation_start),
+        )
+        .route(
+            "/v1/admin/index-key/rotation",
+            web::get().to(admin::rotation_get),
+        )
         .default_service(web::to(not_found))
 }
 
@@ -321,7 +330,7 @@ impl Application {
     pub fn build_with_clock(cfg: Config, clock: Clock) -> Result<Application, StartError> {
         let tls = tls_config(&cfg)?;
         let verifier = Verifier::from_config(&cfg).map_err(StartError::Setup)?;
-        let index_key = load_index_key(&cfg)?;
+        let first_key = load_index_key(&cfg)?;
         let checkpoints = super::CheckpointKeys::from_config(&cfg).map_err(StartError::Setup)?;
         if !cfg.audit.enabled {
             eprintln!(
@@ -330,12 +339,32 @@ impl Application {
             );
         }
         let webhook_targets = crate::alerts::webhook::targets(&cfg).map_err(StartError::Setup)?;
-        let policy = Arc::new(policy(&cfg, &index_key)?);
         let data_dir = cfg.resolve(&cfg.server.data_dir);
         std::fs::create_dir_all(&data_dir).map_err(|e| {
             StartError::Setup(format!("server.data_dir {}: {e}", data_dir.display()))
         })?;
-        let store = Store::open(&data_dir, cfg.server.cache_mib, &policy, clock())?;
+        let key_dir = index_key_dir(&cfg);
+        // The file's rules serve the rebuild of the posting lists (which takes every key:
+        // exclusions apply at lookup); the stored directory is read once the store is open.
+        let (store, _) = Store::open_with_ring(
+            &data_dir,
+            cfg.server.cache_mib,
+            clock(),
+            |state| {
+                crate::store::rotation::load_ring(state, first_key, &key_dir, |p| {
+                    read_secret_file(p, crate::pseudonym::keyfile::INDEX_KEY_FILE_FORMAT)
+                        .map(|(id, secret)| (id.to_string(), secret))
+                        .map_err(|e| e.to_string())
+                })
+            },
+            |ring| crate::directory::policy(&cfg, &cfg.networks, &[], ring),
+        )
+        .map_err(|e| match e {
+            crate::store::StoreError::Keys(m) => StartError::Setup(format!("index key ring: {m}")),
+            e => StartError::Store(e),
+        })?;
+        let directory = crate::directory::Directory::load(&cfg, &store, &store.ring())
+            .map_err(|e| StartError::Setup(format!("the stored directory: {e}")))?;
         let (writer, writer_thread) = Writer::start(
             store.clone(),
             cfg.limits.min_free_disk_mib.saturating_mul(1 << 20),
@@ -361,8 +390,8 @@ impl Application {
             store,
             writer,
             verifier,
-            index_key,
-            policy,
+            directory: std::sync::RwLock::new(Arc::new(directory)),
+            admin_lock: tokio::sync::Mutex::new(()),
             metrics: Arc::new(Metrics::default()),
             buckets: Mutex::new(Default::default()),
             clock,
@@ -458,6 +487,7 @@ impl Application {
         crate::alerts::escalation::spawn(self.state.clone());
         super::audit::spawn_checkpoints(self.state.clone());
         super::retention::spawn(self.state.clone());
+        super::rotation::spawn(self.state.clone());
         spawn_signal_listener(self.shutdown.clone());
         let result = self.server.await;
         // However the server stopped, the background jobs end and drop their state.

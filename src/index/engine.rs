@@ -22,6 +22,8 @@
 //! | `C` | network 0 series day | i64 BE: daily signal counters (see [`super::counters`]) |
 //! | `A` | P2, signal id | empty: keys of withdrawn and expired signals (see [`crate::audit::subject`]) |
 //! | `X` `Z` | time, signal id | empty: expiries and the erasure schedule (see [`super::retention`]) |
+//! | `Y` | time, match id | empty: closed matches' erasure schedule (see [`super::retention`]) |
+//! | `W` `g` | match id, match id or outbox sequence | empty: merges and alerts of a match (see [`super::retention`]) |
 //! | `L` `U` `O` `K` | | the access log (see [`crate::audit`]) |
 //!
 //! Entity and household ids share the signal-id space: a signal that links to nothing
@@ -68,6 +70,15 @@ pub trait KvRead {
             .take(limit)
             .collect())
     }
+    /// The ring of index keys the store's records are lifted by when they are loaded
+    /// ([`signal_by_id`]); `None` for stores without rotation (tests, tools).
+    fn index_ring(&self) -> Option<std::sync::Arc<crate::index::IndexKey>> {
+        None
+    }
+    /// The current index epoch (records written now are in it).
+    fn index_epoch(&self) -> u32 {
+        self.index_ring().map(|r| r.epoch()).unwrap_or(0)
+    }
 }
 
 /// The view of the store the engine writes through: reads see the request's own writes.
@@ -105,13 +116,67 @@ pub struct Policy {
     /// Most signals in one entity or household.
     pub max_component_signals: usize,
     /// P2 of excluded (institutional) addresses.
-    pub excluded_addresses: HashSet<[u8; 32]>,
+    pub excluded_addresses: ExcludedAddresses,
     /// Networks whose alerts are delivered by webhook (they get a pending entry).
     pub webhook_networks: HashSet<String>,
     /// Follow-up deadlines per network: (acknowledge, decide) in working days.
     pub deadlines: HashMap<String, (u32, u32)>,
     /// The working-day calendar.
     pub calendar: crate::calendar::Calendar,
+    /// The newest accepted domain key id: a signal resubmitted by reference under it,
+    /// whose stored key set has another (older) key id, is re-keyed ([`submit`]).
+    pub current_key_id: Option<String>,
+}
+
+/// The P2s of the excluded (institutional) addresses, shared by every clone of the
+/// policy and changed in place when a rotation of `K_index` lifts them
+/// ([`ExcludedAddresses::lift`]).
+#[derive(Debug, Clone, Default)]
+pub struct ExcludedAddresses(std::sync::Arc<std::sync::RwLock<HashSet<[u8; 32]>>>);
+
+impl ExcludedAddresses {
+    /// A set of these P2s.
+    pub fn new(set: HashSet<[u8; 32]>) -> Self {
+        ExcludedAddresses(std::sync::Arc::new(std::sync::RwLock::new(set)))
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashSet<[u8; 32]>> {
+        // The set is replaced in one assignment, so a poisoned lock still holds a whole set.
+        self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the address is excluded.
+    pub fn contains(&self, p2: &[u8; 32]) -> bool {
+        self.read().contains(p2)
+    }
+
+    /// Adds an address (tests and configuration).
+    pub fn insert(&self, p2: [u8; 32]) {
+        self.0.write().unwrap_or_else(|p| p.into_inner()).insert(p2);
+    }
+
+    /// Number of addresses.
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.read().is_empty()
+    }
+
+    /// The set with every P2 replaced by `lift(p2)` (the set itself unchanged).
+    pub fn lifted(&self, lift: impl Fn(&[u8; 32]) -> [u8; 32]) -> HashSet<[u8; 32]> {
+        self.read().iter().map(lift).collect()
+    }
+
+    /// The rotation of `K_index`: every P2 replaced by `lift(p2)`, at once (the one place
+    /// the in-memory set is transformed).
+    pub fn lift(&self, lift: impl Fn(&[u8; 32]) -> [u8; 32]) {
+        let mut set = self.0.write().unwrap_or_else(|p| p.into_inner());
+        let lifted: HashSet<[u8; 32]> = set.iter().map(&lift).collect();
+        *set = lifted;
+    }
 }
 
 /// A signal to store.
@@ -156,6 +221,14 @@ pub enum SubmitOutcome {
     Existing {
         /// Public id.
         public_id: String,
+    },
+    /// The reference's signal was stored under an older domain key id and is now held
+    /// under the newest one as well (a domain-key transition, see [`submit`]).
+    Rekeyed {
+        /// Public id (unchanged).
+        public_id: String,
+        /// Alerts written (for metrics only).
+        alerts: usize,
     },
     /// The reference is in use with different content.
     Conflict {
@@ -299,8 +372,21 @@ pub fn public_id(ids: &mut dyn IdSource, prefix: &str) -> String {
     s
 }
 
-/// Loads a signal by id.
+/// Loads a signal by id, in the current index epoch: a record the rotation of `K_index`
+/// has not re-written yet is lifted here, the one place records are loaded
+/// (spec/index-key-rotation.md §4).
 pub fn signal_by_id(kv: &dyn KvRead, id: SignalId) -> Result<Option<SignalRecord>, EngineError> {
+    let Some(mut rec) = stored_signal(kv, id)? else {
+        return Ok(None);
+    };
+    if let Some(ring) = kv.index_ring() {
+        ring.lift_record(&mut rec);
+    }
+    Ok(Some(rec))
+}
+
+/// Loads a signal as stored, in its own index epoch (for removing the entries it wrote).
+pub fn stored_signal(kv: &dyn KvRead, id: SignalId) -> Result<Option<SignalRecord>, EngineError> {
     match kv.get(&signal_key(id))? {
         None => Ok(None),
         Some(v) => SignalRecord::decode(&v)
@@ -309,8 +395,43 @@ pub fn signal_by_id(kv: &dyn KvRead, id: SignalId) -> Result<Option<SignalRecord
     }
 }
 
-fn put_signal(kv: &mut dyn Kv, rec: &SignalRecord) {
+fn put_signal(kv: &mut dyn Kv, rec: &SignalRecord) -> Result<(), EngineError> {
+    // A record lifted on load is written in the new epoch: its archive key index
+    // entries move with it (the rotation's worker skips it from now on).
+    if kv.index_ring().is_some_and(|r| r.epoch() > 0) {
+        if let Some(stored) = stored_signal(kv, rec.id)? {
+            if stored.epoch < rec.epoch {
+                move_archive_keys(kv, &stored, rec)?;
+            }
+        }
+    }
     kv.put(signal_key(rec.id), rec.encode());
+    Ok(())
+}
+
+/// Moves the archive key index entries of an archived signal (withdrawn, or expired and
+/// archived by the retention job) from its stored form to its lifted form (a record of
+/// a newer epoch); returns whether it had any. A signal has them for all its keys or for
+/// none, so one lookup tells.
+pub fn move_archive_keys(
+    kv: &mut dyn Kv,
+    stored: &SignalRecord,
+    lifted: &SignalRecord,
+) -> Result<bool, EngineError> {
+    let Some(first) = stored.all_keys().next() else {
+        return Ok(false);
+    };
+    if kv
+        .get(&crate::audit::subject::archive_key(&first.p2, stored.id))?
+        .is_none()
+    {
+        return Ok(false);
+    }
+    for k in stored.all_keys() {
+        kv.remove(crate::audit::subject::archive_key(&k.p2, stored.id));
+    }
+    archive_keys(kv, lifted);
+    Ok(true)
 }
 
 /// Loads a signal by public id.
@@ -402,7 +523,8 @@ fn load_household(kv: &dyn KvRead, hid: u64) -> Result<Option<HouseholdRecord>, 
         }))
 }
 
-/// The signals of a match (members of its entity or household), with their records.
+/// The signals of a match (members of its entity or household), with their records;
+/// shadows of re-keyed signals are left out (their copies stand for them).
 pub fn match_signals(kv: &dyn KvRead, m: &MatchRecord) -> Result<Vec<SignalRecord>, EngineError> {
     let entities = match m.kind {
         MatchKind::Person => vec![m.scope],
@@ -414,6 +536,9 @@ pub fn match_signals(kv: &dyn KvRead, m: &MatchRecord) -> Result<Vec<SignalRecor
     for e in entities {
         if let Some(ent) = load_entity(kv, e)? {
             for member in ent.members {
+                if is_shadow(kv, member.signal)? {
+                    continue;
+                }
                 if let Some(s) = signal_by_id(kv, member.signal)? {
                     out.push(s);
                 }
@@ -481,13 +606,14 @@ fn postings(
 }
 
 /// Adds the postings of a stored signal to an index being rebuilt, by the rule
-/// [`submit`] follows: active signals only, no excluded addresses, and no key that
-/// already holds `max_postings_per_key` live postings. Call it in signal-id order.
+/// [`submit`] follows: active signals only, and no key that already holds
+/// `max_postings_per_key` live postings. Call it in signal-id order.
 ///
 /// The cap is applied afresh: a key that was full when a signal came, and has since
 /// fallen below the cap by withdrawals or expiry, takes that signal back (in id order).
-/// Exclusions are also taken from the policy in force, so a newly excluded address
-/// stops linking from the next start on.
+/// Excluded addresses are indexed like any other key: the exclusion applies when a key is
+/// looked up, so an address put on or taken off the list at runtime links (or stops
+/// linking) from the next submission on, with every signal that holds it.
 pub fn index_signal(index: &mut PostingIndex, rec: &SignalRecord, policy: &Policy, now: i64) {
     if rec.state != SignalState::Active {
         return;
@@ -500,8 +626,7 @@ pub fn index_signal(index: &mut PostingIndex, rec: &SignalRecord, policy: &Polic
         .chain(rec.household.iter().map(|k| (k, Role::Household)))
         .chain(rec.family.iter().flatten().map(|k| (k, Role::Family)));
     for (k, role) in roles {
-        if !indexed(k.kind) || role == Role::Household && policy.excluded_addresses.contains(&k.p2)
-        {
+        if !indexed(k.kind) {
             continue;
         }
         let live = index.get(&k.p2).iter().filter(|p| p.valid_at(now)).count();
@@ -524,6 +649,16 @@ fn until_minutes(valid_until: i64) -> u32 {
 }
 
 /// Stores a new signal and updates entities, households, matches and the outbox.
+///
+/// A resubmission of a stored active signal's reference under the newest accepted
+/// domain key id (`policy.current_key_id`), when the stored key set has another key id,
+/// is a *domain-key transition*: the new key set is stored as the signal's re-keyed
+/// copy, which takes over its public id, reference, dates and feedback and links like
+/// any new signal, inside the stored signal's entity; the stored record stays as its
+/// *shadow* (`D` keys), still holding the old keys so that partners who have not yet
+/// re-pseudonymised keep meeting it, and is shown nowhere. No match is lost and none
+/// is alerted twice: both copies belong to one organisation. The shadow goes when the
+/// signal is withdrawn or when the old key id is retired ([`drop_shadow`]).
 pub fn submit(
     kv: &mut dyn Kv,
     policy: &Policy,
@@ -535,6 +670,12 @@ pub fn submit(
     let rk = reference_key(&new.org, &new.network, &new.reference);
     if let Some(existing) = get_u64(kv, &rk)? {
         let rec = signal_by_id(kv, existing)?.ok_or(EngineError::Corrupt('r'))?;
+        if rec.key_id != new.key_id
+            && policy.current_key_id.as_deref() == Some(new.key_id.as_str())
+            && rec.is_active(now)
+        {
+            return transition(kv, policy, rec, new, now, ids, fx);
+        }
         return Ok(if rec.content_hash == new.content_hash {
             SubmitOutcome::Existing {
                 public_id: rec.public_id,
@@ -545,8 +686,29 @@ pub fn submit(
             }
         });
     }
+    store_new(kv, policy, new, now, ids, fx, None)
+}
+
+/// Stores a new signal; with `twin`, the re-keyed copy of that stored signal, which it
+/// joins in its entity and whose public id, reference, dates and day counts it takes.
+fn store_new(
+    kv: &mut dyn Kv,
+    policy: &Policy,
+    mut new: NewSignal,
+    now: i64,
+    ids: &mut dyn IdSource,
+    fx: &mut Effects,
+    twin: Option<&SignalRecord>,
+) -> Result<SubmitOutcome, EngineError> {
+    let rk = reference_key(&new.org, &new.network, &new.reference);
     let sid = next_id(kv, "signal")?;
-    let public = public_id(ids, "sig_");
+    let public = match twin {
+        Some(t) => t.public_id.clone(),
+        None => public_id(ids, "sig_"),
+    };
+    if let Some(t) = twin {
+        new.valid_until = t.valid_until;
+    }
     let until_min = until_minutes(new.valid_until);
 
     // 1. Look up every key once; collect the evidence per stored signal.
@@ -577,15 +739,17 @@ pub fn submit(
         }
     }
     for k in &new.household {
-        if policy.excluded_addresses.contains(&k.p2) {
-            continue;
-        }
+        let excluded = policy.excluded_addresses.contains(&k.p2);
         if let Some(list) = postings(kv, policy, &k.p2, now, fx)? {
-            address_shared.extend(
-                list.iter()
-                    .filter(|p| p.role == Role::Household)
-                    .map(|p| p.signal),
-            );
+            // An excluded address links nothing, but is held, for the day it is
+            // taken off the list.
+            if !excluded {
+                address_shared.extend(
+                    list.iter()
+                        .filter(|p| p.role == Role::Household)
+                        .map(|p| p.signal),
+                );
+            }
             writes.push((
                 k.p2,
                 Posting {
@@ -702,6 +866,11 @@ pub fn submit(
         }
         person_links.insert(*s);
     }
+    // A re-keyed copy is the same signal: it joins its twin's entity whatever it shares.
+    if let Some(t) = twin {
+        person_links.insert(t.id);
+        linked_entity.insert(t.id, t.entity);
+    }
 
     // 2. Write the signal and its postings.
     let record = SignalRecord {
@@ -713,8 +882,8 @@ pub fn submit(
         category: new.category,
         contact: new.contact,
         key_id: new.key_id,
-        submitted_at: now,
-        renewed_at: None,
+        submitted_at: twin.map_or(now, |t| t.submitted_at),
+        renewed_at: twin.and_then(|t| t.renewed_at),
         valid_until: new.valid_until,
         state: SignalState::Active,
         entity: sid,
@@ -722,18 +891,22 @@ pub fn submit(
         person: new.person,
         household: new.household,
         family: new.family,
+        epoch: kv.index_epoch(),
     };
     for (p2, posting) in &writes {
         kv.add_posting(p2, *posting);
     }
     kv.put(public_key(&public), sid.to_be_bytes().to_vec());
     kv.put(rk, sid.to_be_bytes().to_vec());
-    put_signal(kv, &record);
+    put_signal(kv, &record)?;
     kv.put(
         super::retention::expiry_key(record.valid_until, record.id),
         Vec::new(),
     );
-    super::counters::on_submit(kv, &record)?;
+    // A twin is counted once, by the record it was first stored as.
+    if twin.is_none() {
+        super::counters::on_submit(kv, &record)?;
+    }
     if person_links.is_empty() && address_shared.is_empty() && family_links.is_empty() {
         // The common case: a signal that meets nothing is its own entity and household.
         return Ok(SubmitOutcome::Created {
@@ -798,7 +971,7 @@ pub fn submit(
         };
         if rec.entity != eid {
             rec.entity = eid;
-            put_signal(kv, &rec);
+            put_signal(kv, &rec)?;
         }
     }
 
@@ -937,6 +1110,80 @@ pub fn submit(
     })
 }
 
+/// Key of a shadow's marker: the signal id of the copy that replaced it.
+fn shadow_marker(shadow: SignalId) -> Vec<u8> {
+    key(b'D', &[b"s", &shadow.to_be_bytes()])
+}
+/// Key of a re-keyed signal's pointer to its shadow.
+fn shadow_pointer(primary: SignalId) -> Vec<u8> {
+    key(b'D', &[b"p", &primary.to_be_bytes()])
+}
+
+/// Whether a stored signal is the shadow of a re-keyed copy (shown nowhere).
+pub fn is_shadow(kv: &dyn KvRead, sid: SignalId) -> Result<bool, EngineError> {
+    Ok(kv.get(&shadow_marker(sid))?.is_some())
+}
+
+/// The shadow of a re-keyed signal: its record under the older domain key.
+pub fn shadow_of(kv: &dyn KvRead, primary: SignalId) -> Result<Option<SignalRecord>, EngineError> {
+    match get_u64(kv, &shadow_pointer(primary))? {
+        Some(s) => signal_by_id(kv, s),
+        None => Ok(None),
+    }
+}
+
+fn transition(
+    kv: &mut dyn Kv,
+    policy: &Policy,
+    old: SignalRecord,
+    new: NewSignal,
+    now: i64,
+    ids: &mut dyn IdSource,
+    fx: &mut Effects,
+) -> Result<SubmitOutcome, EngineError> {
+    // A signal re-keyed before keeps one shadow: the older one is no longer needed.
+    if let Some(s) = shadow_of(kv, old.id)? {
+        fx.alerts += drop_shadow(kv, policy, ids, &s, now)?;
+    }
+    let feedback = kv.get(&super::followup::feedback_key(old.id))?;
+    let before = fx.alerts;
+    store_new(kv, policy, new, now, ids, fx, Some(&old))?;
+    let rk = reference_key(&old.org, &old.network, &old.reference);
+    let sid = get_u64(kv, &rk)?.ok_or(EngineError::Corrupt('r'))?;
+    kv.put(shadow_marker(old.id), sid.to_be_bytes().to_vec());
+    kv.put(shadow_pointer(sid), old.id.to_be_bytes().to_vec());
+    if let Some(f) = feedback {
+        kv.remove(super::followup::feedback_key(old.id));
+        kv.put(super::followup::feedback_key(sid), f);
+    }
+    Ok(SubmitOutcome::Rekeyed {
+        public_id: old.public_id,
+        alerts: (fx.alerts - before) as usize,
+    })
+}
+
+/// Erases a shadow (its re-keyed copy was withdrawn, or its key id retired): its old
+/// keys stop linking, it leaves its entity and its matches (where its copy, of the same
+/// organisation, stays), and nothing of it remains. Returns the alerts written.
+pub fn drop_shadow(
+    kv: &mut dyn Kv,
+    policy: &Policy,
+    ids: &mut dyn IdSource,
+    shadow: &SignalRecord,
+    now: i64,
+) -> Result<u64, EngineError> {
+    for k in shadow.all_keys() {
+        kv.remove_posting(&k.p2, shadow.id);
+    }
+    set_member(kv, shadow, |m| m.active = false)?;
+    let alerts = leave(kv, policy, ids, shadow, now)?;
+    if let Some(p) = get_u64(kv, &shadow_marker(shadow.id))? {
+        kv.remove(shadow_pointer(p));
+    }
+    erase(kv, shadow)?;
+    Ok(alerts)
+}
+
 /// Distinct organisations with a counting signal, each with its networks.
 fn active_orgs(members: &[Member], now: i64) -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -988,6 +1235,12 @@ fn fold_match(
                 put_json(kv, match_key(into_id), &into_match);
             }
             super::followup::fold(kv, from_id, into_id, &from_match.networks)?;
+            // A merged match is never closed: it leaves the schedule, and goes when the
+            // match it became part of goes.
+            if let Some(t) = super::retention::closed_since(kv, from_id)? {
+                kv.remove(super::retention::closed_key(t, from_id));
+            }
+            kv.put(super::retention::merged_key(into_id, from_id), Vec::new());
             from_match.status = MatchStatus::Merged;
             from_match.merged_into = Some(into_id);
             from_match.updated_at = now;
@@ -1107,7 +1360,7 @@ pub fn withdraw(
         // Archived from now on; erased when the archive period has passed.
         kv.put(super::retention::archive_key(now, rec.id), Vec::new());
     }
-    put_signal(kv, &rec);
+    put_signal(kv, &rec)?;
     set_member(kv, &rec, |m| m.active = false)?;
     Ok(rec)
 }
@@ -1182,15 +1435,31 @@ pub fn erase(kv: &mut dyn Kv, rec: &SignalRecord) -> Result<(), EngineError> {
         kv.remove_posting(&k.p2, rec.id);
         kv.remove(crate::audit::subject::archive_key(&k.p2, rec.id));
     }
+    // During a rotation of K_index the stored record (and its archive entries) may still
+    // be in the old epoch.
+    if let Some(stored) = stored_signal(kv, rec.id)?.filter(|s| s.epoch != rec.epoch) {
+        for k in stored.all_keys() {
+            kv.remove(crate::audit::subject::archive_key(&k.p2, rec.id));
+        }
+    }
     kv.remove(super::retention::expiry_key(rec.valid_until, rec.id));
     kv.remove(super::retention::archive_key(
         super::retention::archived_since(rec),
         rec.id,
     ));
     kv.remove(signal_key(rec.id));
-    kv.remove(public_key(&rec.public_id));
-    kv.remove(reference_key(&rec.org, &rec.network, &rec.reference));
+    // A shadow shares its public id and reference with its re-keyed copy.
+    for k in [
+        public_key(&rec.public_id),
+        reference_key(&rec.org, &rec.network, &rec.reference),
+    ] {
+        if get_u64(kv, &k)? == Some(rec.id) {
+            kv.remove(k);
+        }
+    }
     kv.remove(super::followup::feedback_key(rec.id));
+    kv.remove(shadow_marker(rec.id));
+    kv.remove(shadow_pointer(rec.id));
     // An implicit one-signal entity is its own household (which may hold others).
     let household = match get_json::<EntityRecord>(kv, &entity_key(rec.entity))? {
         None => rec.entity,
@@ -1215,6 +1484,82 @@ pub fn erase(kv: &mut dyn Kv, rec: &SignalRecord) -> Result<(), EngineError> {
     Ok(())
 }
 
+/// Erases a match at the end of its network's period for closed matches, with every
+/// match merged into it: the match record, its handle, its scope entry (when it still
+/// points to it), its place in the networks' match and overdue lists, its follow-ups
+/// and their deadlines, its alerts (outbox rows, the networks' event lists, pending and
+/// dead-lettered webhook deliveries), its merge and closed-schedule entries. The
+/// signals stay (they have their own lifecycle; entities and households hold no
+/// reference to a match), and so do the partner feedback of those signals, the `match`
+/// counter and the access log's entries, which hold its handle only. Returns the
+/// handles erased.
+pub fn erase_match(kv: &mut dyn Kv, root: &MatchRecord) -> Result<Vec<String>, EngineError> {
+    use super::retention::{closed_key, closed_since, match_prefix, merged_key, second_of};
+    let mut todo = vec![root.clone()];
+    let mut seen = HashSet::new();
+    let mut handles = Vec::new();
+    while let Some(m) = todo.pop() {
+        if !seen.insert(m.id) {
+            continue;
+        }
+        for (k, _) in kv.scan_prefix(&match_prefix(b'W', m.id))? {
+            if let Some(from) = second_of(&k).map(|f| match_by_id(kv, f)).transpose()? {
+                todo.extend(from);
+            }
+            kv.remove(k);
+        }
+        if let Some(into) = m.merged_into {
+            kv.remove(merged_key(into, m.id));
+        }
+        if let Some(t) = closed_since(kv, m.id)? {
+            kv.remove(closed_key(t, m.id));
+        }
+        let mut networks: BTreeSet<String> = m.networks.iter().cloned().collect();
+        let fp = match_prefix(b'f', m.id);
+        for (k, v) in kv.scan_prefix(&fp)? {
+            let network = String::from_utf8_lossy(&k[fp.len()..]).into_owned();
+            if let Ok(f) = serde_json::from_slice::<FollowUp>(&v) {
+                for (which, due) in [
+                    (Deadline::Acknowledge, f.acknowledge_due),
+                    (Deadline::Decision, f.decision_due),
+                ] {
+                    if let Some(due) = due {
+                        kv.remove(super::followup::deadline_key(due, m.id, which, &network));
+                    }
+                }
+            }
+            kv.remove(k);
+            networks.insert(network);
+        }
+        for n in &networks {
+            kv.remove(network_match_key(n, m.id));
+            kv.remove(super::followup::overdue_key(n, m.id));
+        }
+        for (k, _) in kv.scan_prefix(&match_prefix(b'g', m.id))? {
+            if let Some(seq) = second_of(&k) {
+                let alert = get_json::<Alert>(kv, &outbox_key(seq)).ok().flatten();
+                for n in alert.map(|a| a.network).into_iter().chain(networks.clone()) {
+                    let mut a = super::followup::network_events_prefix(&n);
+                    a.extend_from_slice(&seq.to_be_bytes());
+                    kv.remove(a);
+                    kv.remove(super::followup::pending_key(&n, seq));
+                    kv.remove(crate::alerts::webhook::dead_key(&n, seq));
+                }
+                kv.remove(outbox_key(seq));
+            }
+            kv.remove(k);
+        }
+        let scope = scope_key(m.kind, m.scope);
+        if get_u64(kv, &scope)? == Some(m.id) {
+            kv.remove(scope);
+        }
+        kv.remove(handle_key(&m.handle));
+        kv.remove(match_key(m.id));
+        handles.push(m.handle);
+    }
+    Ok(handles)
+}
+
 /// Renews an active signal to a new validity end.
 pub fn renew(
     kv: &mut dyn Kv,
@@ -1223,6 +1568,22 @@ pub fn renew(
     now: i64,
 ) -> Result<SignalRecord, EngineError> {
     super::counters::on_renew(kv, rec, valid_until, now)?;
+    let rec = set_validity(kv, rec, valid_until, Some(now))?;
+    // Its shadow lives as long (and is not counted: the copy is).
+    if let Some(shadow) = shadow_of(kv, rec.id)? {
+        set_validity(kv, &shadow, valid_until, Some(now))?;
+    }
+    Ok(rec)
+}
+
+/// Moves an active signal's validity end (its expiry index entry, its postings and its
+/// entity membership), without the day counters.
+pub(crate) fn set_validity(
+    kv: &mut dyn Kv,
+    rec: &SignalRecord,
+    valid_until: i64,
+    renewed_at: Option<i64>,
+) -> Result<SignalRecord, EngineError> {
     kv.remove(super::retention::expiry_key(rec.valid_until, rec.id));
     kv.put(
         super::retention::expiry_key(valid_until, rec.id),
@@ -1230,7 +1591,9 @@ pub fn renew(
     );
     let mut rec = rec.clone();
     rec.valid_until = valid_until;
-    rec.renewed_at = Some(now);
+    if renewed_at.is_some() {
+        rec.renewed_at = renewed_at;
+    }
     let until_min = until_minutes(valid_until);
     for k in rec.all_keys() {
         let own = kv.postings(&k.p2).into_iter().find(|p| p.signal == rec.id);
@@ -1239,7 +1602,7 @@ pub fn renew(
             kv.add_posting(&k.p2, p);
         }
     }
-    put_signal(kv, &rec);
+    put_signal(kv, &rec)?;
     set_member(kv, &rec, |m| m.valid_until = valid_until)?;
     Ok(rec)
 }
@@ -1635,7 +1998,7 @@ mod tests {
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].kind, MatchKind::Person);
         // At an excluded (institutional) address it does not link.
-        let mut p = policy();
+        let p = policy();
         p.excluded_addresses.insert([7; 32]);
         let mut kv = Mem::default();
         run(&mut kv, &p, sig("a", "1", vec![id], adr(7)), 10);
@@ -1770,7 +2133,7 @@ mod tests {
 
     #[test]
     fn excluded_addresses_and_expired_signals_do_not_link() {
-        let mut p = policy();
+        let p = policy();
         p.excluded_addresses.insert([9; 32]);
         let mut kv = Mem::default();
         run(
@@ -1877,14 +2240,16 @@ mod tests {
             assert_eq!(key.len(), 9);
             index_signal(&mut rebuilt, &SignalRecord::decode(&v).unwrap(), &p, 11);
         }
-        for b in [1, 2, 3, 4, 150, 151, 152, 153, 200] {
+        for b in [1, 2, 3, 4, 150, 151, 152, 153] {
             let mut want = kv.postings(&[b; 32]);
             let mut got = rebuilt.get(&[b; 32]).to_vec();
             want.sort_by_key(|p| p.signal);
             got.sort_by_key(|p| p.signal);
             assert_eq!(got, want, "postings of key {b}");
         }
-        assert!(rebuilt.get(&[200; 32]).is_empty(), "excluded address");
+        // An excluded address is held (it links nothing), for when it leaves the list;
+        // like key 7 below, it was full live and the rebuild applies the cap afresh.
+        assert_eq!(rebuilt.get(&[200; 32]).len(), 3, "excluded address is held");
         assert!(rebuilt.get(&[90; 32]).is_empty(), "`id` is never posted");
         // Key 7 was full (1, 2, 3) when signal 4 came; the withdrawal of 1 freed a place.
         // Live, 4 stays out; the rebuild applies the cap afresh, in signal-id order.
@@ -1899,6 +2264,7 @@ mod tests {
                 .any(|p| p.signal == 2 && p.until_min == until_minutes(2_000_000)),
             "renewal is in the record"
         );
-        assert_eq!(rebuilt.postings(), kv.1.postings() + 1);
+        // Keys 7 and 200 each take one signal back.
+        assert_eq!(rebuilt.postings(), kv.1.postings() + 2);
     }
 }

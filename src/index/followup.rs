@@ -13,6 +13,9 @@
 //! | `b` | signal id | [`Feedback`] JSON (what the partner sees) |
 //! | `V` | network 0 match id | empty (the network's overdue follow-ups) |
 //!
+//! Every change of a follow-up also keeps the closed-match schedule (`Y`) in step, and
+//! every alert is listed under its match (`g`): see [`super::retention`].
+//!
 //! The coordinator's workflow ([`act`], [`transition`]):
 //!
 //! | action | allowed in stage | stage after |
@@ -160,6 +163,7 @@ pub fn store(
     for k in new_entries {
         kv.put(k, Vec::new());
     }
+    super::retention::reschedule(kv, mid, network, old, new)?;
     if listed_overdue(new) {
         kv.put(overdue_key(network, mid), Vec::new());
     } else if old.is_some_and(listed_overdue) {
@@ -330,6 +334,7 @@ pub fn emit(
     let mut a = network_events_prefix(network);
     a.extend_from_slice(&seq.to_be_bytes());
     kv.put(a, Vec::new());
+    kv.put(super::retention::match_alert_key(mid, seq), Vec::new());
     if policy.webhook_networks.contains(network) {
         kv.put(pending_key(network, seq), Vec::new());
     }

@@ -92,13 +92,19 @@ pub struct SignalRecord {
     pub household: Vec<StoredKey>,
     /// Family keys per parent.
     pub family: Vec<Vec<StoredKey>>,
+    /// The index epoch its keys and content hash are in (0 before any rotation of
+    /// `K_index`; spec/index-key-rotation.md).
+    #[serde(default)]
+    pub epoch: u32,
 }
 
 impl SignalRecord {
-    /// The compact binary form stored in the database (format version 1).
+    /// The compact binary form stored in the database (format version 2: version 1 with
+    /// the record's index epoch, u32 big-endian, after the version byte).
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Vec::with_capacity(256 + 33 * (self.person.len() + self.household.len()));
-        w.push(1);
+        let mut w = Vec::with_capacity(260 + 33 * (self.person.len() + self.household.len()));
+        w.push(2);
+        w.extend_from_slice(&self.epoch.to_be_bytes());
         w.extend_from_slice(&self.id.to_be_bytes());
         for s in [&self.public_id, &self.org, &self.network, &self.reference] {
             put_str(&mut w, s);
@@ -139,12 +145,14 @@ impl SignalRecord {
         w
     }
 
-    /// Decodes the binary form; `None` if it is corrupt.
+    /// Decodes the binary form (version 1 is epoch 0); `None` if it is corrupt.
     pub fn decode(b: &[u8]) -> Option<SignalRecord> {
         let mut r = Reader(b);
-        if r.u8()? != 1 {
-            return None;
-        }
+        let epoch = match r.u8()? {
+            1 => 0,
+            2 => u32::from_be_bytes(r.take(4)?.try_into().ok()?),
+            _ => return None,
+        };
         let id = r.u64()?;
         let public_id = r.str()?;
         let org = r.str()?;
@@ -201,7 +209,17 @@ impl SignalRecord {
             person,
             household,
             family,
+            epoch,
         })
+    }
+
+    /// The index epoch of an encoded record, without decoding the rest.
+    pub fn epoch_of(b: &[u8]) -> Option<u32> {
+        match b.first()? {
+            1 => Some(0),
+            2 => Some(u32::from_be_bytes(b.get(1..5)?.try_into().ok()?)),
+            _ => None,
+        }
     }
 
     /// Every key of the signal: person, household, then each parent's.
@@ -710,12 +728,53 @@ mod tests {
                 kind: 0,
                 p2: [4; 32],
             }]],
+            epoch: 3,
         };
         let bytes = rec.encode();
+        assert_eq!(bytes[0], 2);
+        assert_eq!(SignalRecord::epoch_of(&bytes), Some(3));
         assert_eq!(SignalRecord::decode(&bytes), Some(rec.clone()));
         assert_eq!(SignalRecord::decode(&bytes[..bytes.len() - 1]), None);
         let mut wrong_version = bytes.clone();
         wrong_version[0] = 9;
         assert_eq!(SignalRecord::decode(&wrong_version), None);
+    }
+
+    #[test]
+    fn a_version_1_record_decodes_as_epoch_0() {
+        let rec = SignalRecord {
+            id: 9,
+            public_id: "sig_y".into(),
+            org: "o".into(),
+            network: "n".into(),
+            reference: "R-2".into(),
+            category: None,
+            contact: Contact {
+                name: "T".into(),
+                phone: None,
+                email: None,
+            },
+            key_id: "dev".into(),
+            submitted_at: 1,
+            renewed_at: None,
+            valid_until: 3,
+            state: SignalState::Active,
+            entity: 9,
+            content_hash: [6; 32],
+            person: vec![StoredKey {
+                kind: 0,
+                p2: [1; 32],
+            }],
+            household: vec![],
+            family: vec![],
+            epoch: 0,
+        };
+        // Version 1 is version 2 without the epoch field.
+        let v2 = rec.encode();
+        let mut v1 = vec![1u8];
+        v1.extend_from_slice(&v2[5..]);
+        assert_eq!(SignalRecord::epoch_of(&v1), Some(0));
+        assert_eq!(SignalRecord::decode(&v1), Some(rec.clone()));
+        assert_eq!(SignalRecord::decode(&v2), Some(rec));
     }
 }

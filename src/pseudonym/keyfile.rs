@@ -139,6 +139,26 @@ pub fn render_key_file(key: &DomainKey, created: &str, comment: &str) -> Zeroizi
     ))
 }
 
+/// Renders an index key file (`K_index`, spec/index-key-rotation.md) for `key`'s id and
+/// secret.
+pub fn render_index_key_file(key: &DomainKey, created: &str, comment: &str) -> Zeroizing<String> {
+    let mut hex = String::with_capacity(64);
+    for b in key.secret() {
+        hex.push_str(&format!("{b:02x}"));
+    }
+    Zeroizing::new(format!(
+        "# samenloop index key (K_index), spec/index-key-rotation.md.\n\
+         # Held by the index operator only; NEVER give it to partners.\n\
+         format = \"{INDEX_KEY_FILE_FORMAT}\"\n\
+         key_id = \"{}\"\n\
+         created = \"{created}\"\n\
+         comment = {}\n\
+         secret = \"{hex}\"\n",
+        key.id(),
+        toml_string(comment),
+    ))
+}
+
 fn toml_string(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {

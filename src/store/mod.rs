@@ -10,13 +10,17 @@
 //! from the signal records when the store opens, and a request's posting changes are
 //! applied to them only after its batch is in the tree, so they never run ahead of it.
 
+use crate::index::IndexKey;
 use crate::index::counters;
 use crate::index::engine::{EngineError, Entry, Kv, KvRead, Policy, index_signal};
-use crate::index::model::{Posting, SignalId, SignalRecord, SignalState};
+use crate::index::model::{Alert, MatchRecord, Posting, SignalId, SignalRecord, SignalState};
 use crate::index::postings::{PostingDelta, PostingIndex};
+use crate::index::rotation::{RING_KEY, RingState, RotationPhase, RotationState};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, mpsc};
+
+pub mod rotation;
 
 /// A storage failure.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -33,6 +37,9 @@ pub enum StoreError {
     /// The data directory's file system has less free space than the configured reserve.
     #[error("the disk is (nearly) full")]
     DiskFull,
+    /// The ring of index keys the database was rotated to could not be loaded.
+    #[error("{0}")]
+    Keys(String),
 }
 
 impl From<sled::Error> for StoreError {
@@ -51,6 +58,9 @@ impl From<EngineError> for StoreError {
 const ARCHIVE_COMPLETE_KEY: &[u8] = b"carchive_index";
 /// Marks a database whose signals all have their retention index entries.
 const RETENTION_COMPLETE_KEY: &[u8] = b"cretention_index";
+/// Marks a database whose matches all have their closed-match index entries (the
+/// erasure schedule `Y`, merges `W`, alerts by match `g`).
+const CLOSED_MATCH_COMPLETE_KEY: &[u8] = b"cclosed_match_index";
 
 /// The sled database with the index tree, and the posting lists derived from it.
 #[derive(Clone)]
@@ -63,6 +73,46 @@ pub struct Store {
     dir: Arc<std::path::PathBuf>,
     postings: Arc<Mutex<PostingIndex>>,
     stats: Arc<PostingStats>,
+    /// The ring of index keys (`None`: a store opened without one, by tools and tests;
+    /// records are then read as stored).
+    ring: Arc<RwLock<Option<Arc<IndexKey>>>>,
+    /// Progress of the rotation of `K_index`, for /metrics.
+    rotation: Arc<RotationProgress>,
+}
+
+/// Progress of the rotation of `K_index` (for /metrics), updated by the writer.
+#[derive(Debug, Default)]
+pub struct RotationProgress {
+    /// Whether a rotation is running.
+    pub running: AtomicBool,
+    /// Signal records re-written by the running or last rotation.
+    pub signals_rekeyed: AtomicU64,
+    /// Keys re-keyed by the running or last rotation.
+    pub keys_rekeyed: AtomicU64,
+    /// Signal records of the running rotation not yet handled.
+    pub remaining: AtomicU64,
+    /// Milliseconds the writer paused at the last switch (posting lists rebuilt).
+    pub switch_ms: AtomicU64,
+}
+
+impl RotationProgress {
+    /// Takes over a rotation's state.
+    pub fn update(&self, r: Option<&RotationState>) {
+        let Some(r) = r else {
+            return;
+        };
+        let running = r.state == RotationPhase::Running;
+        self.running.store(running, Ordering::Relaxed);
+        self.signals_rekeyed
+            .store(r.signals_rekeyed, Ordering::Relaxed);
+        self.keys_rekeyed.store(r.keys_rekeyed, Ordering::Relaxed);
+        let left = if running {
+            r.signals_total.saturating_sub(r.signals_rekeyed)
+        } else {
+            0
+        };
+        self.remaining.store(left, Ordering::Relaxed);
+    }
 }
 
 /// Size of the in-memory posting lists (for /metrics), updated after every write.
@@ -94,19 +144,68 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens (or creates) the database in `dir` and rebuilds the posting lists from its
     /// signal records under `policy` (the same rule a submission follows) at time `now`.
+    /// Without a ring of index keys: for tools and tests on stores never rotated.
     pub fn open(
         dir: &std::path::Path,
         cache_mib: u64,
         policy: &Policy,
         now: i64,
     ) -> Result<Store, StoreError> {
-        let started = std::time::Instant::now();
+        let (db, tree) = Self::open_db(dir, cache_mib)?;
+        Self::open_tree(dir, db, tree, None, policy, now)
+    }
+
+    /// As [`Store::open`], with the ring of index keys: `ring` gets the ring's record
+    /// (none before the first rotation) and returns the ring it names, `policy` gets
+    /// that ring and returns the policy (whose excluded addresses are in its epoch).
+    /// Records of an older epoch (a rotation that did not finish) are lifted as they
+    /// are read.
+    pub fn open_with_ring(
+        dir: &std::path::Path,
+        cache_mib: u64,
+        now: i64,
+        ring: impl FnOnce(Option<&RingState>) -> Result<IndexKey, String>,
+        policy: impl FnOnce(&IndexKey) -> Result<Policy, String>,
+    ) -> Result<(Store, Policy), StoreError> {
+        let (db, tree) = Self::open_db(dir, cache_mib)?;
+        let state = tree
+            .get(RING_KEY)?
+            .map(|v| {
+                serde_json::from_slice::<RingState>(&v)
+                    .map_err(|_| StoreError::from(EngineError::Corrupt('R')))
+            })
+            .transpose()?;
+        let ring = Arc::new(ring(state.as_ref()).map_err(StoreError::Keys)?);
+        let policy = policy(&ring).map_err(StoreError::Keys)?;
+        let store = Self::open_tree(dir, db, tree, Some(ring), &policy, now)?;
+        store
+            .rotation
+            .update(state.as_ref().and_then(|s| s.rotation.as_ref()));
+        Ok((store, policy))
+    }
+
+    fn open_db(
+        dir: &std::path::Path,
+        cache_mib: u64,
+    ) -> Result<(sled::Db, sled::Tree), StoreError> {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_mib * 1024 * 1024)
             .mode(sled::Mode::HighThroughput)
             .open()?;
         let tree = db.open_tree("index")?;
+        Ok((db, tree))
+    }
+
+    fn open_tree(
+        dir: &std::path::Path,
+        db: sled::Db,
+        tree: sled::Tree,
+        ring: Option<Arc<IndexKey>>,
+        policy: &Policy,
+        now: i64,
+    ) -> Result<Store, StoreError> {
+        let started = std::time::Instant::now();
         // sled 0.34 keeps its log (all trees) in the file `db` of its directory.
         let log = std::fs::File::open(dir.join("db"))
             .map_err(|e| StoreError::Db(format!("cannot open the log file: {e}")))?;
@@ -129,8 +228,18 @@ impl Store {
         };
         for item in tree.scan_prefix([b's']) {
             let (_, v) = item?;
-            let rec = SignalRecord::decode(&v)
+            let mut rec = SignalRecord::decode(&v)
                 .ok_or_else(|| StoreError::from(EngineError::Corrupt('s')))?;
+            if let Some(r) = &ring {
+                if rec.epoch > r.epoch() {
+                    return Err(StoreError::Keys(format!(
+                        "a signal record is in index epoch {} but the key ring ends at epoch {}",
+                        rec.epoch,
+                        r.epoch()
+                    )));
+                }
+                r.lift_record(&mut rec);
+            }
             index_signal(&mut index, &rec, policy, now);
             if let Some(b) = backfill.as_mut() {
                 b.add(&rec);
@@ -149,6 +258,12 @@ impl Store {
                 }
             }
             records += 1;
+        }
+        if tree.get(CLOSED_MATCH_COMPLETE_KEY)?.is_none() {
+            let mut b = closed_match_backfill(&tree)?;
+            b.insert(CLOSED_MATCH_COMPLETE_KEY, Vec::new());
+            tree.apply_batch(b)?;
+            tree.flush()?;
         }
         if let Some(mut b) = retention {
             b.insert(RETENTION_COMPLETE_KEY, Vec::new());
@@ -182,7 +297,26 @@ impl Store {
             dir: Arc::new(dir.to_path_buf()),
             postings: Arc::new(Mutex::new(index)),
             stats: Arc::new(stats),
+            ring: Arc::new(RwLock::new(ring)),
+            rotation: Arc::new(RotationProgress::default()),
         })
+    }
+
+    /// The ring of index keys in force. Panics never: a store opened without a ring
+    /// answers with an empty one-epoch ring of zeros, which tools never use to derive.
+    pub fn ring(&self) -> Arc<IndexKey> {
+        self.ring_opt()
+            .unwrap_or_else(|| Arc::new(IndexKey::new(String::new(), [0; 32])))
+    }
+
+    fn ring_opt(&self) -> Option<Arc<IndexKey>> {
+        // The ring is replaced in one assignment: a poisoned lock still holds a whole ring.
+        self.ring.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Progress of the rotation of `K_index`.
+    pub fn rotation_progress(&self) -> &RotationProgress {
+        &self.rotation
     }
 
     /// Size of the posting lists and of the last rebuild.
@@ -317,11 +451,15 @@ impl Store {
         f: impl FnOnce(&mut dyn Kv) -> Result<R, EngineError>,
     ) -> Result<R, StoreError> {
         let mut index = self.lock_postings();
-        let mut ov = Overlay::new(&self.tree, &index);
+        let ring = self.ring_opt();
+        let mut ov = Overlay::new(&self.tree, &index, ring);
         let r = f(&mut ov)?;
-        let (batch, _, delta) = ov.into_parts();
+        let (batch, _, delta, switch) = ov.into_parts();
         self.tree.apply_batch(batch)?;
-        delta.apply(&mut index);
+        match switch {
+            Some(sw) => self.switch(&mut index, sw),
+            None => delta.apply(&mut index),
+        }
         self.stats.update(&index);
         Ok(r)
     }
@@ -329,6 +467,55 @@ impl Store {
     /// Size of the database on disk, bytes.
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+/// The closed-match index entries of a database written before them: every closed
+/// match's place in the erasure schedule, every merge, every alert under its match.
+fn closed_match_backfill(tree: &sled::Tree) -> Result<sled::Batch, StoreError> {
+    let view = TreeView(tree);
+    let mut b = sled::Batch::default();
+    for item in tree.scan_prefix([b'm']) {
+        let (_, v) = item?;
+        let m: MatchRecord =
+            serde_json::from_slice(&v).map_err(|_| StoreError::from(EngineError::Corrupt('m')))?;
+        for k in crate::index::retention::match_index_entries(&view, &m)? {
+            b.insert(k, Vec::new());
+        }
+    }
+    for item in tree.scan_prefix([b'o']) {
+        let (k, v) = item?;
+        let a: Alert =
+            serde_json::from_slice(&v).map_err(|_| StoreError::from(EngineError::Corrupt('o')))?;
+        if let Some(seq) = k
+            .get(1..9)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_be_bytes)
+        {
+            b.insert(
+                crate::index::retention::match_alert_key(a.match_id, seq),
+                Vec::new(),
+            );
+        }
+    }
+    Ok(b)
+}
+
+/// Reads of the tree itself, before the store is open.
+struct TreeView<'a>(&'a sled::Tree);
+
+impl KvRead for TreeView<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+        self.0
+            .get(key)
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(|e| EngineError::Store(e.to_string()))
+    }
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<Entry>, EngineError> {
+        tree_scan(self.0, prefix)
+    }
+    fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, EngineError> {
+        tree_range(self.0, start, end, limit)
     }
 }
 
@@ -369,6 +556,9 @@ impl KvRead for Store {
     fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, EngineError> {
         tree_range(&self.tree, start, end, limit)
     }
+    fn index_ring(&self) -> Option<Arc<IndexKey>> {
+        self.ring_opt()
+    }
 }
 
 /// A request's writes on top of the tree and the posting lists; reads see them.
@@ -379,16 +569,32 @@ pub struct Overlay<'a> {
     delta: PostingDelta,
     /// Whether anything but access-log values was written.
     data_writes: bool,
+    /// The ring of index keys at the start of the request.
+    ring: Option<Arc<IndexKey>>,
+    /// A rotation's switch, made when the batch is in the tree.
+    switch: Option<Switch>,
+}
+
+/// The switch of a rotation of `K_index`: the posting lists rebuilt in the new epoch,
+/// the new ring, and the policy whose excluded addresses are lifted with it.
+struct Switch {
+    index: PostingIndex,
+    ring: Arc<IndexKey>,
+    policy: Arc<Policy>,
+    state: RotationState,
+    pause_ms: u64,
 }
 
 impl<'a> Overlay<'a> {
-    fn new(tree: &'a sled::Tree, index: &'a PostingIndex) -> Self {
+    fn new(tree: &'a sled::Tree, index: &'a PostingIndex, ring: Option<Arc<IndexKey>>) -> Self {
         Overlay {
             tree,
             index,
             writes: BTreeMap::new(),
             delta: PostingDelta::default(),
             data_writes: false,
+            ring,
+            switch: None,
         }
     }
 
@@ -397,7 +603,7 @@ impl<'a> Overlay<'a> {
         self.data_writes || !self.delta.is_empty()
     }
 
-    fn into_parts(self) -> (sled::Batch, usize, PostingDelta) {
+    fn into_parts(self) -> (sled::Batch, usize, PostingDelta, Option<Switch>) {
         let mut batch = sled::Batch::default();
         let n = self.writes.len();
         for (k, v) in self.writes {
@@ -406,7 +612,7 @@ impl<'a> Overlay<'a> {
                 None => batch.remove(k),
             }
         }
-        (batch, n, self.delta)
+        (batch, n, self.delta, self.switch)
     }
 }
 
@@ -436,6 +642,9 @@ impl KvRead for Overlay<'_> {
             };
         }
         Ok(merged.into_iter().take(limit).collect())
+    }
+    fn index_ring(&self) -> Option<Arc<IndexKey>> {
+        self.ring.clone()
     }
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<Entry>, EngineError> {
         let mut merged: BTreeMap<Vec<u8>, Vec<u8>> =
@@ -675,7 +884,7 @@ fn writer_loop(
         let room = guard.room(&store);
         let mut index = store.lock_postings();
         while let Some(j) = job.take() {
-            let mut ov = Overlay::new(&store.tree, &index);
+            let mut ov = Overlay::new(&store.tree, &index, store.ring_opt());
             let (finish, apply) = j(&mut ov);
             if apply {
                 let refuse = match room {
@@ -683,7 +892,7 @@ fn writer_loop(
                     Room::Low => ov.writes_data(),
                     Room::Critical => true,
                 };
-                let (batch, n, delta) = ov.into_parts();
+                let (batch, n, delta, switch) = ov.into_parts();
                 let applied = if n == 0 {
                     Ok(())
                 } else if refuse {
@@ -694,7 +903,10 @@ fn writer_loop(
                 };
                 match applied {
                     Ok(()) => {
-                        delta.apply(&mut index);
+                        match switch {
+                            Some(sw) => store.switch(&mut index, sw),
+                            None => delta.apply(&mut index),
+                        }
                         pending.push(finish);
                     }
                     Err(e) => finish(Err(e)),

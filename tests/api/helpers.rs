@@ -149,6 +149,12 @@ impl TestApp {
 
     /// Stops the server gracefully and starts it again on the same database.
     pub async fn restart(&mut self) {
+        self.stop_server().await;
+        self.start_server();
+    }
+
+    /// Stops the server gracefully (the database stays; see [`TestApp::start_server`]).
+    pub async fn stop_server(&mut self) {
         // Idle keep-alive connections would hold the graceful stop open until its timeout.
         self.client = client();
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -156,6 +162,24 @@ impl TestApp {
         if let Some(t) = self.thread.take() {
             t.join().unwrap();
         }
+    }
+
+    /// With the server stopped: why a server on this configuration and database does
+    /// not start (`None`: it would; then it is not left running).
+    #[allow(dead_code)]
+    pub fn start_error(&self) -> Option<String> {
+        let cfg = self.cfg.clone();
+        // On a thread of its own: the test's runtime cannot host another.
+        std::thread::spawn(move || {
+            actix_web::rt::System::new()
+                .block_on(async move { Application::build(cfg).err().map(|e| e.to_string()) })
+        })
+        .join()
+        .unwrap()
+    }
+
+    /// Starts the server again on the same database (after [`TestApp::stop_server`]).
+    pub fn start_server(&mut self) {
         let (port, handle, thread) = start(
             self.cfg.clone(),
             self.clock_offset.clone(),
@@ -358,4 +382,28 @@ pub async fn expect_problem(resp: reqwest::Response, status: u16, code: &str) ->
     );
     assert_eq!(body["status"], status);
     body
+}
+
+/// A temporary directory holding a copy of the development index key file (epoch 0),
+/// where a test writes the key files of rotations; point `domain.index_key_file` at
+/// the returned path.
+#[allow(dead_code)]
+pub fn index_key_dir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index-key.dev.toml");
+    std::fs::write(&path, dev_file("index-key.dev.toml")).unwrap();
+    (dir, path)
+}
+
+/// Writes an index key file `name` in `dir` with key id `id` and a secret of `byte`s.
+#[allow(dead_code)]
+pub fn write_index_key(dir: &std::path::Path, name: &str, id: &str, byte: u8) {
+    let secret: String = std::iter::repeat_n(format!("{byte:02x}"), 32).collect();
+    std::fs::write(
+        dir.join(name),
+        format!(
+            "# test index key\nformat = \"samenloop-index-key/1\"\nkey_id = \"{id}\"\nsecret = \"{secret}\"\n"
+        ),
+    )
+    .unwrap();
 }

@@ -1,10 +1,12 @@
 //! API tests: the real server on a loopback port with real TLS, real JWT verification
 //! and a real sled database in a temporary directory, driven by a real HTTPS client.
 
+mod admin;
 mod attack;
 mod audit;
 mod auth;
 mod disk;
+mod domain_keys;
 mod events;
 mod figures;
 mod followup;
@@ -12,5 +14,6 @@ mod helpers;
 mod matching;
 mod openapi;
 mod retention;
+mod rotation;
 mod signals;
 mod webhook;

@@ -6,6 +6,8 @@ use samenloop::http::auth::Role;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
+const NOORD: &str = "zorgnetwerk-noord";
+
 fn spec() -> Value {
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/spec/openapi.yaml")).unwrap();
@@ -133,6 +135,15 @@ impl Checker {
             panic!("{method} {template} answered {status}, which the spec does not list")
         });
         let response = resolve(&self.spec, response);
+        if status == 204 {
+            assert!(
+                text.is_empty() && response.get("content").is_none(),
+                "{method} {template} 204 has no body"
+            );
+            self.seen
+                .insert((method.to_string(), template.to_string(), status));
+            return Value::Null;
+        }
         let schema = &response["content"][&ct]["schema"];
         assert!(
             !schema.is_null(),
@@ -167,7 +178,11 @@ async fn every_answer_matches_the_openapi_description() {
         free.local_addr().unwrap().port()
     );
     drop(free);
+    // The index key in a directory of its own, where a rotation's key file is written.
+    let (keys, index_key) = index_key_dir();
+    write_index_key(keys.path(), "idx-2.toml", "idx-dev-2", 0x5a);
     let app = spawn_app_with(|cfg| {
+        cfg.domain.index_key_file = index_key;
         let dir = std::path::absolute(
             samenloop::config::development_config_path()
                 .parent()
@@ -767,6 +782,232 @@ async fn every_answer_matches_the_openapi_description() {
     )
     .await;
 
+    // The rotation of the index key.
+    const ROT: &str = "/v1/admin/index-key/rotation";
+    let idle = c.check("GET", ROT, app.get(ROT, &admin).await).await;
+    assert_eq!(idle["state"], "idle", "{idle}");
+    c.check("GET", ROT, app.get(ROT, &coord).await).await;
+    c.check(
+        "POST",
+        ROT,
+        app.post(ROT, &admin, &json!({"key_file": "../idx-2.toml"}))
+            .await,
+    )
+    .await;
+    c.check(
+        "POST",
+        ROT,
+        app.post(ROT, &w, &json!({"key_file": "idx-2.toml"})).await,
+    )
+    .await;
+    let started = c
+        .check(
+            "POST",
+            ROT,
+            app.post(ROT, &admin, &json!({"key_file": "idx-2.toml"}))
+                .await,
+        )
+        .await;
+    assert_eq!(started["epoch"], 1, "{started}");
+    write_index_key(keys.path(), "idx-3.toml", "idx-dev-3", 0x6b);
+    let again = app
+        .post(ROT, &admin, &json!({"key_file": "idx-3.toml"}))
+        .await;
+    let status = again.status().as_u16();
+    c.check("POST", ROT, again).await;
+    assert!(status == 409 || status == 202, "{status}");
+    c.check("GET", ROT, app.get(ROT, &admin).await).await;
+
+    // The directory, as the operator keeps it.
+    let send = |method: reqwest::Method, path: &str, token: &str, body: Option<Value>| {
+        let mut r = app
+            .client
+            .request(method, format!("{}{path}", app.base))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        r.send()
+    };
+    use reqwest::Method;
+    c.check(
+        "GET",
+        "/v1/admin/organisations",
+        send(Method::GET, "/v1/admin/organisations", &admin, None)
+            .await
+            .unwrap(),
+    )
+    .await;
+    c.check(
+        "GET",
+        "/v1/admin/organisations",
+        send(Method::GET, "/v1/admin/organisations", &coord, None)
+            .await
+            .unwrap(),
+    )
+    .await;
+    let new_org = json!({"id": "wijkteam-oost", "name": "Wijkteam Oost", "networks": [NOORD]});
+    for status in [201, 409] {
+        let resp = send(
+            Method::POST,
+            "/v1/admin/organisations",
+            &admin,
+            Some(new_org.clone()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(resp.status().as_u16(), status);
+        c.check("POST", "/v1/admin/organisations", resp).await;
+    }
+    c.check(
+        "POST",
+        "/v1/admin/organisations",
+        send(
+            Method::POST,
+            "/v1/admin/organisations",
+            &admin,
+            Some(json!({"id": "X"})),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let org_path = "/v1/admin/organisations/{id}";
+    for (id, body) in [
+        ("wijkteam-oost", json!({"suspended": true})),
+        ("wijkteam-oost", json!({"networks": ["elders"]})),
+        ("nobody", json!({})),
+    ] {
+        c.check(
+            "PATCH",
+            org_path,
+            send(
+                Method::PATCH,
+                &format!("/v1/admin/organisations/{id}"),
+                &admin,
+                Some(body),
+            )
+            .await
+            .unwrap(),
+        )
+        .await;
+    }
+    // A suspended organisation may not submit.
+    let oost = app.token(Role::Partner, "wijkteam-oost", &[NOORD]);
+    let resp = app
+        .post(
+            "/v1/signals",
+            &oost,
+            &app.signal(NOORD, person("O-1", "Els", "Dijk", "1990-01-01")),
+        )
+        .await;
+    assert_eq!(resp.status(), 403);
+    c.check("POST", "/v1/signals", resp).await;
+    c.check(
+        "GET",
+        "/v1/admin/networks",
+        send(Method::GET, "/v1/admin/networks", &admin, None)
+            .await
+            .unwrap(),
+    )
+    .await;
+    let net_path = "/v1/admin/networks/{id}";
+    for body in [
+        json!({"decide_within_days": 30}),
+        json!({"match_threshold": 0}),
+    ] {
+        c.check(
+            "PATCH",
+            net_path,
+            send(
+                Method::PATCH,
+                &format!("/v1/admin/networks/{NOORD}"),
+                &admin,
+                Some(body),
+            )
+            .await
+            .unwrap(),
+        )
+        .await;
+    }
+    let keys = app.keys(samenloop::pseudonym::SubjectFields {
+        postcode: "1011 AB".into(),
+        house_number: "5".into(),
+        ..person("X", "Anna", "Visser", "1980-01-01")
+    });
+    let exa = json!({"key_id": keys["key_id"], "key": keys["household"][0], "label": "Opvang"});
+    let mut exa_id = String::new();
+    for status in [201, 409] {
+        let resp = send(
+            Method::POST,
+            "/v1/admin/excluded-addresses",
+            &admin,
+            Some(exa.clone()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(resp.status().as_u16(), status);
+        let body = c.check("POST", "/v1/admin/excluded-addresses", resp).await;
+        if status == 201 {
+            exa_id = body["id"].as_str().unwrap().to_string();
+        }
+    }
+    c.check(
+        "GET",
+        "/v1/admin/excluded-addresses",
+        send(Method::GET, "/v1/admin/excluded-addresses", &admin, None)
+            .await
+            .unwrap(),
+    )
+    .await;
+    for status in [204, 404] {
+        let resp = send(
+            Method::DELETE,
+            &format!("/v1/admin/excluded-addresses/{exa_id}"),
+            &admin,
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(resp.status().as_u16(), status);
+        c.check("DELETE", "/v1/admin/excluded-addresses/{id}", resp)
+            .await;
+    }
+
+    // Domain key ids: a transition opened and the old key id retired.
+    c.check(
+        "GET",
+        "/v1/admin/domain-keys",
+        send(Method::GET, "/v1/admin/domain-keys", &admin, None)
+            .await
+            .unwrap(),
+    )
+    .await;
+    for (body, status) in [
+        (json!({"key_id": "regio-2027-1"}), 201),
+        (json!({"key_id": "regio-2027-1"}), 409),
+        (json!({"key_id": "No"}), 422),
+    ] {
+        let resp = send(Method::POST, "/v1/admin/domain-keys", &admin, Some(body))
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), status);
+        c.check("POST", "/v1/admin/domain-keys", resp).await;
+    }
+    for (id, status) in [("regio-2027-1", 409), ("dev-2026", 200), ("nope", 404)] {
+        let resp = send(
+            Method::POST,
+            &format!("/v1/admin/domain-keys/{id}/retire"),
+            &admin,
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{id}");
+        c.check("POST", "/v1/admin/domain-keys/{id}/retire", resp)
+            .await;
+    }
+
     for path in ["/healthz", "/readyz", "/metrics"] {
         c.check(
             "GET",
@@ -820,6 +1061,8 @@ fn every_problem_code_is_documented() {
         ApiError::ReferenceConflict,
         ApiError::SignalNotActive,
         ApiError::DeliveryNotDead,
+        ApiError::OrganisationSuspended,
+        ApiError::AlreadyExists(String::new()),
         ApiError::RateLimited(1),
         ApiError::UnsupportedMediaType,
         ApiError::InvalidQuery(String::new()),
@@ -827,6 +1070,9 @@ fn every_problem_code_is_documented() {
         ApiError::InsufficientStorage,
         ApiError::InvalidTransition(String::new()),
         ApiError::LeadNotInvolved,
+        ApiError::RotationRunning,
+        ApiError::KeyIdInRing,
+        ApiError::InvalidKeyFile(String::new()),
         ApiError::Internal,
     ];
     for e in all {

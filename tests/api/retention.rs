@@ -421,3 +421,126 @@ async fn access_log_entries_past_their_retention_are_pruned_behind_a_checkpoint_
     assert_eq!(pruning[0]["action"], "erase");
     assert_eq!(pruning[0]["object_type"], "access_log");
 }
+
+#[tokio::test]
+async fn a_closed_match_is_erased_after_the_networks_period_from_every_tree() {
+    let app = spawn_app_with(|c| {
+        c.retention.run_every_secs = 86_400;
+        c.networks[0].closed_match_days = 30;
+    })
+    .await;
+    app.freeze();
+    let w_sig = submit(&app, "woonstad", "CLOSED-W", 365).await;
+    submit(&app, "politie", "CLOSED-P", 365).await;
+    let coord = app.coordinator(NOORD);
+    let list = || async {
+        let page: Value = app
+            .get(&format!("/v1/networks/{NOORD}/matches"), &coord)
+            .await
+            .json()
+            .await
+            .unwrap();
+        page["matches"].as_array().unwrap().clone()
+    };
+    let handle = list().await[0]["handle"].as_str().unwrap().to_string();
+    for body in [
+        json!({"action": "acknowledge"}),
+        json!({"action": "close", "reason": "care_in_place"}),
+    ] {
+        let resp = app
+            .post(&format!("/v1/matches/{handle}/follow-up"), &coord, &body)
+            .await;
+        assert_eq!(resp.status(), 200, "{body}");
+    }
+    let events: Value = app
+        .get(&format!("/v1/networks/{NOORD}/events?limit=500"), &coord)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let event_ids: Vec<String> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(event_ids.len(), 3, "formed, followed up twice: {events}");
+
+    // A second before the period ends it stays, dry or not.
+    app.advance(30 * DAY - 1);
+    let plan = run(&app, true).await;
+    assert_eq!(plan["matches_erased"], 0, "{plan}");
+    assert_eq!(run(&app, false).await["matches_erased"], 0);
+    // At the second: a dry run lists it and changes nothing.
+    app.advance(1);
+    let plan = run(&app, true).await;
+    assert_eq!(plan["matches_erased"], 1, "{plan}");
+    assert_eq!(plan["matches_to_erase"][0]["handle"], handle.as_str());
+    assert_eq!(plan["matches_to_erase"][0]["networks"], json!([NOORD]));
+    let resp = app.get(&format!("/v1/matches/{handle}"), &coord).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(list().await.len(), 1);
+    // The run erases it: gone by handle, from the list and from the event list.
+    let done = run(&app, false).await;
+    assert_eq!(done["matches_erased"], 1, "{done}");
+    expect_problem(
+        app.get(&format!("/v1/matches/{handle}"), &coord).await,
+        404,
+        "not-found",
+    )
+    .await;
+    assert!(list().await.is_empty());
+    assert!(event_types(&app).await.is_empty());
+    assert_eq!(run(&app, false).await["matches_erased"], 0, "once");
+    // Its signals have their own lifecycle: still active.
+    assert_eq!(status(&app, "woonstad", &w_sig).await.1["status"], "active");
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("samenloop_retention_total{phase=\"match_erase\"} 1\n"),
+        "{metrics}"
+    );
+    // The erasure is in the access log, by the index, naming the handle; and the log
+    // still verifies.
+    let fg = app.token(
+        samenloop::http::auth::Role::PrivacyOfficer,
+        "gemeente",
+        &[NOORD],
+    );
+    let log = app.audit_entries(&fg, &format!("object={handle}")).await;
+    let by_index: Vec<(&str, &str)> = log
+        .iter()
+        .filter(|e| e["actor"] == "samenloop")
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["object_type"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(by_index, [("erase", "match")], "{log:#?}");
+    let v: Value = app.get("/v1/audit/verify", &fg).await.json().await.unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+
+    // Every sled tree, scanned: only the access log (ids only) still names it.
+    let dump = app.stop_and_dump().await;
+    for (k, v) in &dump {
+        if matches!(k.first(), Some(b'L' | b'O' | b'U' | b'K')) {
+            continue;
+        }
+        for needle in std::iter::once(&handle).chain(&event_ids) {
+            assert!(
+                !contains(k, needle.as_bytes()) && !contains(v, needle.as_bytes()),
+                "{needle} survived in {:?}",
+                String::from_utf8_lossy(k)
+            );
+        }
+        assert!(
+            !matches!(
+                k.first(),
+                Some(b'm' | b'j' | b'M' | b'f' | b'o' | b'a' | b'g' | b'Y')
+            ),
+            "a key of the match survived: {:?}",
+            String::from_utf8_lossy(k)
+        );
+    }
+}

@@ -464,7 +464,7 @@ pub async fn anomalies(
         "office_hours": format!("{:02}:00-{:02}:00 on working days (Europe/Amsterdam)", p.office_start_hour, p.office_end_hour),
     });
     let store = state.store.clone();
-    let cal = state.policy.calendar.clone();
+    let cal = state.policy().calendar.clone();
     let report = blocking(move || {
         query::anomalies(&store, &scope, &filter, &p, &cal).map_err(ApiError::from)
     })
@@ -602,30 +602,44 @@ pub async fn subject_access(
     };
     let keys = SubjectKeys::from_value(body.subject)
         .map_err(|e| ApiError::InvalidKeySet(e.to_string()))?;
+    // A retired key id still finds what is kept under it (archived signals).
     if !state
-        .cfg
-        .domain
-        .accepted_key_ids
+        .directory()
+        .key_ids
         .iter()
-        .any(|k| k == &keys.key_id)
+        .any(|k| k.key_id == keys.key_id)
     {
         return Err(ApiError::UnknownKeyId);
     }
-    let person: Vec<_> = keys
-        .person
-        .iter()
-        .map(|p| state.index_key.rekey(p))
-        .collect();
-    let household: Vec<_> = keys
-        .household
-        .iter()
-        .map(|p| state.index_key.rekey(p))
-        .collect();
     let st = state.clone();
     let nets = networks.clone();
     let answer = blocking(move || {
         let store = &st.store;
-        let found = crate::audit::subject::find(store, &person, &household, &nets)?;
+        let found = loop {
+            // During a rotation of K_index, withdrawn signals not yet re-written keep
+            // their archive entries in the previous epoch: look there too. A switch
+            // between deriving and looking is seen by the epoch and the lookup redone.
+            let ring = store.ring();
+            let rekey = |ps: &[crate::pseudonym::Pseudonym], epoch: u32| -> Vec<_> {
+                ps.iter().map(|p| ring.rekey_at(p, epoch)).collect()
+            };
+            let person = rekey(&keys.person, ring.epoch());
+            let household = rekey(&keys.household, ring.epoch());
+            let mut previous = Vec::new();
+            if ring.epoch() > 0
+                && store
+                    .rotation_progress()
+                    .running
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                previous = rekey(&keys.person, ring.epoch() - 1);
+                previous.extend(rekey(&keys.household, ring.epoch() - 1));
+            }
+            let found = crate::audit::subject::find(store, &person, &household, &previous, &nets)?;
+            if store.ring().epoch() == ring.epoch() {
+                break found;
+            }
+        };
         let matches = crate::audit::subject::matches_of(store, &found, &nets)?;
         let now = st.now();
         let signals: Vec<SubjectSignal> = found

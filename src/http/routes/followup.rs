@@ -211,7 +211,7 @@ pub async fn act(
         by: caller.sub.clone(),
         on_behalf_of: caller.obo.clone(),
     };
-    let policy = state.policy.clone();
+    let policy = state.policy();
     let (mid, net, act) = (m.id, network.clone(), action.clone());
     // The answer shows the match with the network's signals.
     audit.related(crate::http::routes::matches::shown_signals(

@@ -27,6 +27,7 @@ pub async fn metrics(state: State) -> HttpResponse {
         .load(std::sync::atomic::Ordering::Relaxed);
     let disk = state.store.size_on_disk();
     let postings = state.store.posting_stats();
+    let rotation = state.store.rotation_progress();
     let load = |v: &std::sync::atomic::AtomicU64| v.load(std::sync::atomic::Ordering::Relaxed);
     let count = |name| crate::index::engine::counter(&state.store, name).unwrap_or(0);
     let (signals, matches) = (count("signal"), count("match"));
@@ -81,6 +82,36 @@ pub async fn metrics(state: State) -> HttpResponse {
             "samenloop_postings_rebuild_milliseconds",
             "Time the posting lists took to rebuild at start",
             load(&postings.rebuild_ms),
+        ),
+        (
+            "samenloop_index_key_epoch",
+            "Current epoch of the index key ring (0 before any rotation)",
+            u64::from(state.store.ring().epoch()),
+        ),
+        (
+            "samenloop_index_key_rotation_running",
+            "1 while a rotation of the index key re-writes stored records",
+            u64::from(rotation.running.load(std::sync::atomic::Ordering::Relaxed)),
+        ),
+        (
+            "samenloop_index_key_rotation_signals_rekeyed",
+            "Signal records the running or last rotation of the index key re-wrote",
+            load(&rotation.signals_rekeyed),
+        ),
+        (
+            "samenloop_index_key_rotation_keys_rekeyed",
+            "Stored keys the running or last rotation of the index key re-keyed",
+            load(&rotation.keys_rekeyed),
+        ),
+        (
+            "samenloop_index_key_rotation_remaining_signals",
+            "Signal records the running rotation of the index key has still to re-write",
+            load(&rotation.remaining),
+        ),
+        (
+            "samenloop_index_key_rotation_switch_milliseconds",
+            "Time the writer paused at the last rotation's switch (posting lists rebuilt in the new epoch)",
+            load(&rotation.switch_ms),
         ),
         (
             "samenloop_store_signals",

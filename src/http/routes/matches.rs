@@ -211,7 +211,8 @@ pub fn match_view(
     let mut networks = Vec::with_capacity(parts.len());
     for (id, sigs) in parts {
         let mine = own(&id);
-        let cfg = state.cfg.network(&id);
+        let directory = state.directory();
+        let cfg = directory.network(&id);
         let follow_up = if mine {
             followup::load(&state.store, m.id, &id)?.map(|f| FollowUpView::of(&f))
         } else {

@@ -220,16 +220,25 @@ pub fn check_submission(bytes: &[u8]) -> Result<(), ApiError> {
     }
 }
 
+/// A suspended organisation may read and withdraw its signals, not submit or renew.
+fn not_suspended(state: &State, caller: &Caller) -> Result<(), ApiError> {
+    match state.directory().organisation(&caller.org) {
+        Some(o) if o.suspended => Err(ApiError::OrganisationSuspended),
+        _ => Ok(()),
+    }
+}
+
 /// Validates one submission into a [`NewSignal`].
 fn prepare(
     state: &State,
+    ring: &crate::index::IndexKey,
     caller: &Caller,
     body: SubmitBody,
     now: i64,
 ) -> Result<NewSignal, ApiError> {
-    let cfg = &state.cfg;
-    let network = cfg.network(&body.network).ok_or(ApiError::NotFound)?;
-    let member = cfg
+    let directory = state.directory();
+    let network = directory.network(&body.network).ok_or(ApiError::NotFound)?;
+    let member = directory
         .organisation(&caller.org)
         .is_some_and(|o| o.networks.iter().any(|n| n == &network.id));
     if !member || !caller.in_network(&network.id) {
@@ -237,12 +246,7 @@ fn prepare(
     }
     let keys = SubjectKeys::from_value(body.subject)
         .map_err(|e| ApiError::InvalidKeySet(e.to_string()))?;
-    if !cfg
-        .domain
-        .accepted_key_ids
-        .iter()
-        .any(|k| k == &keys.key_id)
-    {
+    if !directory.accepts(&keys.key_id) {
         return Err(ApiError::UnknownKeyId);
     }
     if let Some(c) = &body.category {
@@ -263,14 +267,9 @@ fn prepare(
         "contact": body.contact,
         "valid_days": body.valid_days,
     });
-    let content_hash = state
-        .index_key
-        .hash("samenloop/content", canonical.to_string().as_bytes());
-    let rekey = |ps: &[crate::pseudonym::Pseudonym]| {
-        ps.iter()
-            .map(|p| state.index_key.rekey(p))
-            .collect::<Vec<_>>()
-    };
+    let content_hash = ring.hash("samenloop/content", canonical.to_string().as_bytes());
+    let rekey =
+        |ps: &[crate::pseudonym::Pseudonym]| ps.iter().map(|p| ring.rekey(p)).collect::<Vec<_>>();
     Ok(NewSignal {
         org: caller.org.clone(),
         network: network.id.clone(),
@@ -307,14 +306,17 @@ enum Log {
 }
 
 /// Runs submissions on the writer and returns each outcome with the stored signal; the
-/// access-log entry (if any) is appended in the same transaction.
+/// access-log entry (if any) is appended in the same transaction. The items' keys were
+/// derived in index epoch `epoch`: if a rotation of `K_index` switched the ring since,
+/// they are lifted on the writer, where the switch is serialised with every write.
 async fn store_all(
     state: &State,
     items: Vec<NewSignal>,
+    epoch: u32,
     now: i64,
     log: Option<Log>,
 ) -> Result<Vec<(SubmitOutcome, Option<SignalRecord>)>, ApiError> {
-    let policy = state.policy.clone();
+    let policy = state.policy();
     let (results, fx) = state
         .writer
         .run(move |kv| {
@@ -322,11 +324,16 @@ async fn store_all(
             let mut out = Vec::with_capacity(items.len());
             let mut stored = Vec::new();
             let mut last = (0u16, String::new());
-            for item in items {
+            let ring = kv.index_ring();
+            for mut item in items {
+                if let Some(r) = &ring {
+                    r.lift_new(&mut item, epoch);
+                }
                 let outcome = engine::submit(kv, &policy, item, now, &mut OsIds, &mut fx)?;
                 let (status, id) = match &outcome {
                     SubmitOutcome::Created { public_id, .. } => (201, public_id.clone()),
-                    SubmitOutcome::Existing { public_id } => (200, public_id.clone()),
+                    SubmitOutcome::Existing { public_id }
+                    | SubmitOutcome::Rekeyed { public_id, .. } => (200, public_id.clone()),
                     SubmitOutcome::Conflict { public_id } => (409, public_id.clone()),
                 };
                 if status != 409 {
@@ -369,7 +376,9 @@ fn answer(
     let rec = rec.ok_or(ApiError::Internal)?;
     match outcome {
         SubmitOutcome::Created { .. } => Ok((201, shown(state, rec, now)?)),
-        SubmitOutcome::Existing { .. } => Ok((200, shown(state, rec, now)?)),
+        SubmitOutcome::Existing { .. } | SubmitOutcome::Rekeyed { .. } => {
+            Ok((200, shown(state, rec, now)?))
+        }
         SubmitOutcome::Conflict { .. } => Err(ApiError::ReferenceConflict),
     }
 }
@@ -384,13 +393,15 @@ pub async fn submit(
 ) -> Result<HttpResponse, ApiError> {
     audit.set(Action::Create, ObjectType::Signal);
     caller.require(&[Role::Partner])?;
+    not_suspended(&state, &caller)?;
     let body: SubmitBody = read_json(&req, payload, state.cfg.limits.max_body_bytes).await?;
     state.rate_limit(&caller.org, 1)?;
     let now = state.now();
-    let item = prepare(&state, &caller, body, now)?;
+    let ring = state.store.ring();
+    let item = prepare(&state, &ring, &caller, body, now)?;
     audit.network(&item.network);
     let log = audit.draft(&state, 201).map(Log::One);
-    let mut results = store_all(&state, vec![item], now, log).await?;
+    let mut results = store_all(&state, vec![item], ring.epoch(), now, log).await?;
     audit.logged();
     let (outcome, rec) = results.pop().ok_or(ApiError::Internal)?;
     let (status, v) = answer(&state, &outcome, rec.as_ref(), now)?;
@@ -440,6 +451,7 @@ pub async fn batch(
 ) -> Result<HttpResponse, ApiError> {
     audit.set(Action::Create, ObjectType::Signal);
     caller.require(&[Role::Partner])?;
+    not_suspended(&state, &caller)?;
     let body: BatchBody = read_json(&req, payload, state.cfg.limits.max_body_bytes).await?;
     if body.signals.len() > state.cfg.limits.max_batch {
         return Err(ApiError::BatchTooLarge(state.cfg.limits.max_batch));
@@ -449,13 +461,14 @@ pub async fn batch(
     }
     state.rate_limit(&caller.org, body.signals.len() as u32)?;
     let now = state.now();
+    let ring = state.store.ring();
     let mut results: Vec<Option<BatchItem>> = Vec::with_capacity(body.signals.len());
     let mut items = Vec::new();
     let mut positions = Vec::new();
     for (index, raw) in body.signals.into_iter().enumerate() {
         let prepared = serde_json::from_value::<SubmitBody>(raw)
             .map_err(|e| crate::http::error::json_error(&e))
-            .and_then(|b| prepare(&state, &caller, b, now));
+            .and_then(|b| prepare(&state, &ring, &caller, b, now));
         match prepared {
             Ok(item) => {
                 items.push(item);
@@ -481,7 +494,7 @@ pub async fn batch(
             }
         }
         let log = audit.draft(&state, 200).map(Log::Batch);
-        let stored = store_all(&state, items, now, log).await?;
+        let stored = store_all(&state, items, ring.epoch(), now, log).await?;
         audit.logged();
         for (index, (outcome, rec)) in positions.into_iter().zip(stored) {
             results[index] = Some(match answer(&state, &outcome, rec.as_ref(), now) {
@@ -610,6 +623,7 @@ pub async fn renew(
 ) -> Result<HttpResponse, ApiError> {
     audit.set(Action::Update, ObjectType::Signal);
     caller.require(&[Role::Partner])?;
+    not_suspended(&state, &caller)?;
     let body: RenewBody = read_json(&req, payload, 4096).await?;
     let rec = own(&state, &caller, &audit, &path)?;
     let now = state.now();
@@ -617,7 +631,7 @@ pub async fn renew(
         return Err(ApiError::SignalNotActive);
     }
     let max = state
-        .cfg
+        .directory()
         .network(&rec.network)
         .map(|n| n.max_validity_days)
         .unwrap_or(1);
@@ -653,7 +667,7 @@ pub async fn withdraw(
     let rec = own(&state, &caller, &audit, &path)?;
     let now = state.now();
     let reason = body.reason;
-    let policy = state.policy.clone();
+    let policy = state.policy();
     change_own(
         &state,
         &audit,
@@ -661,6 +675,11 @@ pub async fn withdraw(
         now,
         |c| c.state == SignalState::Active,
         move |kv, c| {
+            // A re-keyed signal's shadow (its old keys) goes first, leaving the signal
+            // itself to close what it alone made possible.
+            if let Some(shadow) = engine::shadow_of(&*kv, c.id)? {
+                engine::drop_shadow(kv, &policy, &mut OsIds, &shadow, now)?;
+            }
             let w = engine::withdraw(kv, c, reason, now)?;
             // Matches it alone made possible close; their coordinators are told.
             engine::leave(kv, &policy, &mut OsIds, &w, now)?;
