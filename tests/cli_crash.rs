@@ -96,6 +96,12 @@ fn killed_servers_lose_nothing_acknowledged_and_half_write_nothing() {
         u(&r["webhook_alerts_received"]) >= u(&r["webhook_matches_checked"]),
         "{r}"
     );
+    // The last stop was SIGTERM: graceful, or named by the server's stop watchdog.
+    let stop = r["final_stop"].as_str().unwrap();
+    assert!(
+        stop.starts_with("graceful, ") || stop.starts_with("the stop hung while"),
+        "{r}"
+    );
     let rounds = r["rounds"].as_array().unwrap();
     assert_eq!(rounds.len(), 3);
     for it in rounds {

@@ -25,6 +25,7 @@ pub fn run(args: Args) -> ExitCode {
     }
     let listen = cfg.server.listen;
     let data_dir = cfg.resolve(&cfg.server.data_dir);
+    crate::http::startup::stopping::arm();
     let system = actix_web::rt::System::new();
     let result = system.block_on(async move {
         let app = Application::build(cfg).map_err(|e| e.to_string())?;
@@ -36,6 +37,10 @@ pub fn run(args: Args) -> ExitCode {
         );
         app.run_until_stopped().await.map_err(|e| e.to_string())
     });
+    // Dropping the runtime would wait without limit for blocking tasks still running (an
+    // export or a log search whose client has gone): they only read, and every
+    // acknowledged write is on disk, so the process exits without waiting for them.
+    std::mem::forget(system);
     match result {
         Ok(()) => {
             eprintln!("samenloop stopped; all acknowledged writes are on disk");

@@ -488,18 +488,22 @@ impl Application {
         super::audit::spawn_checkpoints(self.state.clone());
         super::retention::spawn(self.state.clone());
         super::rotation::spawn(self.state.clone());
-        spawn_signal_listener(self.shutdown.clone());
+        spawn_signal_listener(self.shutdown.clone(), self.server.handle());
         let result = self.server.await;
+        stopping::begin(stopping::Stage::Jobs);
         // However the server stopped, the background jobs end and drop their state.
         self.shutdown.send_replace(true);
         // The worker holds a handle on the writer: stop it before waiting for the writer.
         if let Some(w) = self.webhooks.take() {
+            stopping::enter(stopping::Stage::Webhooks);
             w.stop().await;
         }
+        stopping::enter(stopping::Stage::Flush);
         let _ = self.state.store.flush();
         let thread = self.writer_thread.take();
         drop(self.state);
         if let Some(t) = thread {
+            stopping::enter(stopping::Stage::Writer);
             let deadline = Instant::now() + std::time::Duration::from_secs(10);
             while !t.is_finished() && Instant::now() < deadline {
                 actix_web::rt::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -508,7 +512,88 @@ impl Application {
                 let _ = t.join();
             }
         }
+        stopping::enter(stopping::Stage::Exit);
         result
+    }
+}
+
+/// The stages of a stop, and a watchdog that ends the process when one of them hangs.
+///
+/// Every acknowledged write is on disk before its 2xx (the writer syncs before it
+/// replies), so a stop that hangs has nothing left to save: the watchdog names the
+/// stage that did not finish and exits, instead of leaving a process that an operator
+/// (or systemd's `TimeoutStopSec`) has to kill without knowing why.
+pub mod stopping {
+    use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+    use std::time::Duration;
+
+    /// How long a stop may take in all (the HTTP stop alone may take its 30 s timeout
+    /// for open connections, the webhook worker 5 s, the writer 10 s).
+    pub const LIMIT: Duration = Duration::from_secs(60);
+
+    /// Where a stop is.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    #[repr(u8)]
+    pub enum Stage {
+        /// Open requests finish (the HTTP server's graceful stop).
+        Requests = 1,
+        /// The background jobs end.
+        Jobs = 2,
+        /// The webhook worker ends its attempts.
+        Webhooks = 3,
+        /// The store is flushed.
+        Flush = 4,
+        /// The writer thread finishes its queue.
+        Writer = 5,
+        /// The process exits.
+        Exit = 6,
+    }
+
+    impl Stage {
+        fn name(v: u8) -> &'static str {
+            match v {
+                1 => "finishing open requests",
+                2 => "ending the background jobs",
+                3 => "stopping the webhook worker",
+                4 => "flushing the store",
+                5 => "waiting for the writer",
+                _ => "exiting",
+            }
+        }
+    }
+
+    static STAGE: AtomicU8 = AtomicU8::new(0);
+    static ARMED: AtomicBool = AtomicBool::new(false);
+    static STARTED: AtomicBool = AtomicBool::new(false);
+
+    /// Lets a stop start the watchdog: for a process that runs one server (`samenloop
+    /// serve`), not for a library user that runs several in one process.
+    pub fn arm() {
+        ARMED.store(true, Ordering::Relaxed);
+    }
+
+    /// The stop has begun (at `stage`): starts the watchdog once per armed process.
+    pub fn begin(stage: Stage) {
+        STAGE.fetch_max(stage as u8, Ordering::Relaxed);
+        if !ARMED.load(Ordering::Relaxed) || STARTED.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let _ = std::thread::Builder::new()
+            .name("samenloop-stop-watchdog".into())
+            .spawn(|| {
+                std::thread::sleep(LIMIT);
+                let stage = Stage::name(STAGE.load(Ordering::Relaxed));
+                eprintln!(
+                    "samenloop: the stop hung while {stage} ({} s); exiting (every acknowledged write was already on disk)",
+                    LIMIT.as_secs()
+                );
+                std::process::exit(1);
+            });
+    }
+
+    /// The stop went on to `stage`.
+    pub fn enter(stage: Stage) {
+        STAGE.fetch_max(stage as u8, Ordering::Relaxed);
     }
 }
 
@@ -534,9 +619,14 @@ impl Stopper {
     }
 }
 
-/// Ends the event streams and jobs on SIGINT or SIGTERM, beside actix's own handling of
-/// those signals (which stops the server), so that open streams do not hold the stop.
-fn spawn_signal_listener(shutdown: Arc<tokio::sync::watch::Sender<bool>>) {
+/// Ends the event streams and jobs on SIGINT or SIGTERM and stops the server (SIGTERM
+/// gracefully, SIGINT at once), beside actix's own handling of those signals: open
+/// streams do not hold the stop, and the stop does not depend on which of the two
+/// handlers sees the signal first.
+fn spawn_signal_listener(
+    shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+    handle: actix_web::dev::ServerHandle,
+) {
     actix_web::rt::spawn(async move {
         let mut stopped = shutdown.subscribe();
         #[cfg(unix)]
@@ -550,11 +640,14 @@ fn spawn_signal_listener(shutdown: Arc<tokio::sync::watch::Sender<bool>>) {
         };
         #[cfg(not(unix))]
         let term = std::future::pending::<()>();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term => {}
+        let graceful = tokio::select! {
+            _ = tokio::signal::ctrl_c() => false,
+            _ = term => true,
             _ = stopped.wait_for(|s| *s) => return,
-        }
+        };
+        stopping::begin(stopping::Stage::Requests);
         shutdown.send_replace(true);
+        // A second stop command after actix's own is ignored (its loop has ended).
+        handle.stop(graceful).await;
     });
 }

@@ -379,11 +379,13 @@ impl Spawned {
                 }
             }
         }
+        let threads = threads(child.id());
         let _ = child.kill();
         let _ = child.wait();
         Err(format!(
-            "the server did not stop within {} s of SIGTERM and was killed",
-            timeout.as_secs()
+            "the server did not stop within {} s of SIGTERM and was killed; its threads then: {threads}; its last output:\n{}",
+            timeout.as_secs(),
+            tail(&self.stderr_path, 15)
         ))
     }
 }
@@ -394,6 +396,36 @@ impl Drop for Spawned {
             let _ = self.stop(Duration::from_secs(60));
         }
     }
+}
+
+/// A process's threads by name, state and kernel wait channel (from `/proc`), to tell
+/// where a process that does not stop is waiting.
+fn threads(pid: u32) -> String {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return "unknown".into();
+    };
+    let mut out: Vec<String> = dir
+        .flatten()
+        .map(|t| {
+            let p = t.path();
+            let read = |f: &str| {
+                std::fs::read_to_string(p.join(f))
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string()
+            };
+            let stat = read("stat");
+            // The state follows the parenthesised name.
+            let state = stat
+                .rsplit_once(") ")
+                .and_then(|(_, r)| r.split(' ').next())
+                .unwrap_or("?")
+                .to_string();
+            format!("{} {state} {}", read("comm"), read("wchan"))
+        })
+        .collect();
+    out.sort();
+    out.join(", ")
 }
 
 /// CPU time of a process (all threads, user + system), from `/proc/<pid>/stat`.
