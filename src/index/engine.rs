@@ -12,8 +12,8 @@
 //! | `s` | signal id | [`SignalRecord`] (binary, see `SignalRecord::encode`) |
 //! | `i` | public signal id | signal id |
 //! | `r` | org 0 network 0 reference | signal id |
-//! | `e` | entity id | [`EntityRecord`] JSON — only once an entity has two or more signals |
-//! | `h` | household id | [`HouseholdRecord`] JSON — only once it has two or more entities |
+//! | `e` | entity id | [`EntityRecord`] JSON — only once an entity has two or more signals, or another's household |
+//! | `h` | household id | [`HouseholdRecord`] JSON — only once it has two or more entities, or another's |
 //! | `m` | match id | [`MatchRecord`] JSON |
 //! | `j` | match handle | match id |
 //! | `M` | kind byte, scope id | match id |
@@ -277,10 +277,10 @@ pub fn reference_key(org: &str, network: &str, reference: &str) -> Vec<u8> {
         &[org.as_bytes(), network.as_bytes(), reference.as_bytes()],
     )
 }
-fn entity_key(id: u64) -> Vec<u8> {
+pub(super) fn entity_key(id: u64) -> Vec<u8> {
     key(b'e', &[&id.to_be_bytes()])
 }
-fn household_key(id: u64) -> Vec<u8> {
+pub(super) fn household_key(id: u64) -> Vec<u8> {
     key(b'h', &[&id.to_be_bytes()])
 }
 /// Key of a match record.
@@ -291,7 +291,7 @@ pub fn match_key(id: u64) -> Vec<u8> {
 pub fn handle_key(handle: &str) -> Vec<u8> {
     key(b'j', &[handle.as_bytes()])
 }
-fn scope_key(kind: MatchKind, scope: u64) -> Vec<u8> {
+pub(super) fn scope_key(kind: MatchKind, scope: u64) -> Vec<u8> {
     let k = match kind {
         MatchKind::Person => b'p',
         MatchKind::Household | MatchKind::Family => b'h',
@@ -314,7 +314,7 @@ pub fn outbox_key(seq: u64) -> Vec<u8> {
     key(b'o', &[&seq.to_be_bytes()])
 }
 
-fn get_json<T: serde::de::DeserializeOwned>(
+pub(super) fn get_json<T: serde::de::DeserializeOwned>(
     kv: &dyn KvRead,
     k: &[u8],
 ) -> Result<Option<T>, EngineError> {
@@ -326,12 +326,12 @@ fn get_json<T: serde::de::DeserializeOwned>(
     }
 }
 
-fn put_json<T: serde::Serialize>(kv: &mut dyn Kv, k: Vec<u8>, v: &T) {
+pub(super) fn put_json<T: serde::Serialize>(kv: &mut dyn Kv, k: Vec<u8>, v: &T) {
     // Serialising our own plain records cannot fail.
     kv.put(k, serde_json::to_vec(v).unwrap_or_default());
 }
 
-fn get_u64(kv: &dyn KvRead, k: &[u8]) -> Result<Option<u64>, EngineError> {
+pub(super) fn get_u64(kv: &dyn KvRead, k: &[u8]) -> Result<Option<u64>, EngineError> {
     match kv.get(k)? {
         None => Ok(None),
         Some(v) => {
@@ -355,7 +355,7 @@ pub fn next_counter(kv: &mut dyn Kv, name: &str) -> Result<u64, EngineError> {
     next_id(kv, name)
 }
 
-fn next_id(kv: &mut dyn Kv, name: &str) -> Result<u64, EngineError> {
+pub(super) fn next_id(kv: &mut dyn Kv, name: &str) -> Result<u64, EngineError> {
     let k = key(b'c', &[name.as_bytes()]);
     let next = get_u64(kv, &k)?.unwrap_or(0) + 1;
     kv.put(k, next.to_be_bytes().to_vec());
@@ -395,7 +395,7 @@ pub fn stored_signal(kv: &dyn KvRead, id: SignalId) -> Result<Option<SignalRecor
     }
 }
 
-fn put_signal(kv: &mut dyn Kv, rec: &SignalRecord) -> Result<(), EngineError> {
+pub(super) fn put_signal(kv: &mut dyn Kv, rec: &SignalRecord) -> Result<(), EngineError> {
     // A record lifted on load is written in the new epoch: its archive key index
     // entries move with it (the rotation's worker skips it from now on).
     if kv.index_ring().is_some_and(|r| r.epoch() > 0) {
@@ -498,7 +498,7 @@ fn member_of(rec: &SignalRecord) -> Member {
 }
 
 /// An entity: its record, or the implicit one-signal entity of a signal that links to nothing.
-fn load_entity(kv: &dyn KvRead, eid: u64) -> Result<Option<EntityRecord>, EngineError> {
+pub(super) fn load_entity(kv: &dyn KvRead, eid: u64) -> Result<Option<EntityRecord>, EngineError> {
     if let Some(e) = get_json::<EntityRecord>(kv, &entity_key(eid))? {
         return Ok(Some(e));
     }
@@ -511,7 +511,10 @@ fn load_entity(kv: &dyn KvRead, eid: u64) -> Result<Option<EntityRecord>, Engine
 }
 
 /// A household: its record, or the implicit one-entity household of an entity.
-fn load_household(kv: &dyn KvRead, hid: u64) -> Result<Option<HouseholdRecord>, EngineError> {
+pub(super) fn load_household(
+    kv: &dyn KvRead,
+    hid: u64,
+) -> Result<Option<HouseholdRecord>, EngineError> {
     if let Some(h) = get_json::<HouseholdRecord>(kv, &household_key(hid))? {
         return Ok(Some(h));
     }
@@ -560,7 +563,7 @@ const BSN_KIND: u8 = KeyKind::Bsn as u8;
 /// Whether keys of this kind are posted (looked up by value). Keys that link only
 /// with a household key (`id`) are compared within the signals sharing an address
 /// instead: posted, their low-entropy values would fill long posting lists.
-fn indexed(kind: u8) -> bool {
+pub(super) fn indexed(kind: u8) -> bool {
     KeyKind::ALL
         .get(usize::from(kind))
         .is_none_or(|k| k.strength() != Strength::WithHousehold)
@@ -1054,8 +1057,12 @@ fn store_new(
     if entity.members.len() > 1 || hid != eid {
         put_json(kv, entity_key(eid), &entity);
     }
-    if household.entities.len() > 1 {
+    // A household left with one entity that is not the one it is named after keeps its
+    // record (the implicit one would say otherwise).
+    if household.entities.len() > 1 || household.entities.first().is_some_and(|e| *e != hid) {
         put_json(kv, household_key(hid), &household);
+    } else {
+        kv.remove(household_key(hid));
     }
 
     // 5. Matches: fold those of absorbed scopes, then evaluate person and household.
@@ -1122,6 +1129,14 @@ fn shadow_pointer(primary: SignalId) -> Vec<u8> {
 /// Whether a stored signal is the shadow of a re-keyed copy (shown nowhere).
 pub fn is_shadow(kv: &dyn KvRead, sid: SignalId) -> Result<bool, EngineError> {
     Ok(kv.get(&shadow_marker(sid))?.is_some())
+}
+
+/// The re-keyed copy a shadow stands behind, if `sid` is a shadow.
+pub(super) fn shadow_primary(
+    kv: &dyn KvRead,
+    sid: SignalId,
+) -> Result<Option<SignalId>, EngineError> {
+    get_u64(kv, &shadow_marker(sid))
 }
 
 /// The shadow of a re-keyed signal: its record under the older domain key.
@@ -1365,12 +1380,13 @@ pub fn withdraw(
     Ok(rec)
 }
 
-/// A signal left (withdrawn now; or expired, as the retention job finds): each open
-/// match it was in forgets the organisations that no longer have a counting signal in
+/// A signal left (withdrawn now; or expired, as the retention job finds): its entity and
+/// household split where it alone held them together (`split::after_leave`),
+/// each open match it was in forgets the organisations that no longer have a counting signal in
 /// it (so that a later signal of theirs joins anew and alerts), and each alerted network
 /// for which fewer organisations than its threshold remain has its follow-up closed by
-/// the index with a `match.dissolved` alert ([`super::followup::dissolve`]). Returns the
-/// alerts written.
+/// the index with a `match.dissolved` alert ([`super::followup::dissolve`]); a split-off
+/// part that meets a threshold forms its own match. Returns the alerts written.
 pub fn leave(
     kv: &mut dyn Kv,
     policy: &Policy,
@@ -1378,32 +1394,41 @@ pub fn leave(
     rec: &SignalRecord,
     now: i64,
 ) -> Result<u64, EngineError> {
+    let before = matches_of(kv, rec)?;
+    // What it alone held together comes apart first, so that each match is recounted
+    // on the part it goes on with.
+    let split = super::split::after_leave(kv, policy, rec, now)?;
     let mut alerts = 0;
-    for mut m in matches_of(kv, rec)? {
+    for m in before {
+        let Some(mut m) = match_by_id(kv, m.id)? else {
+            continue;
+        };
         if m.status != MatchStatus::Open {
             continue;
         }
         let signals = match_signals(kv, &m)?;
-        let mut orgs: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-        for s in signals
+        let counting: Vec<&SignalRecord> = signals
             .iter()
             .filter(|s| s.id != rec.id && s.is_active(now))
-        {
+            .collect();
+        let mut orgs: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for s in &counting {
             orgs.entry(&s.org).or_default().insert(&s.network);
         }
+        let holds = m.kind == MatchKind::Person || household_holds(&counting);
         let gone: Vec<String> = m
             .orgs
             .iter()
             .filter(|o| !orgs.contains_key(o.as_str()))
             .cloned()
             .collect();
-        if gone.is_empty() {
+        if gone.is_empty() && holds {
             continue;
         }
         m.orgs.retain(|o| orgs.contains_key(o.as_str()));
         for n in m.networks.clone() {
             let threshold = policy.thresholds.get(&n).copied().unwrap_or(2);
-            if orgs.len() >= threshold {
+            if holds && orgs.len() >= threshold {
                 continue;
             }
             let left: Vec<String> = gone
@@ -1418,7 +1443,64 @@ pub fn leave(
         m.updated_at = now;
         put_json(kv, match_key(m.id), &m);
     }
-    Ok(alerts)
+    // A part that came apart and is a match on its own forms one.
+    let mut fx = Effects::default();
+    for e in split.entities {
+        if get_u64(kv, &scope_key(MatchKind::Person, e))?.is_some() {
+            continue;
+        }
+        if let Some(entity) = load_entity(kv, e)? {
+            let orgs = active_orgs(&entity.members, now);
+            evaluate(kv, policy, MatchKind::Person, e, &orgs, now, ids, &mut fx)?;
+        }
+    }
+    for h in split.households {
+        if get_u64(kv, &scope_key(MatchKind::Household, h))?.is_some() {
+            continue;
+        }
+        let Some(household) = load_household(kv, h)? else {
+            continue;
+        };
+        let mut signals = Vec::new();
+        for e in &household.entities {
+            for m in load_entity(kv, *e)?.map(|r| r.members).unwrap_or_default() {
+                if m.counts(now) && !is_shadow(kv, m.signal)? {
+                    signals.extend(signal_by_id(kv, m.signal)?);
+                }
+            }
+        }
+        if household_holds(&signals.iter().collect::<Vec<_>>()) {
+            let members: Vec<Member> = signals.iter().map(member_of).collect();
+            let kind = if household.family {
+                MatchKind::Family
+            } else {
+                MatchKind::Household
+            };
+            evaluate(
+                kv,
+                policy,
+                kind,
+                h,
+                &active_orgs(&members, now),
+                now,
+                ids,
+                &mut fx,
+            )?;
+        }
+    }
+    Ok(alerts + fx.alerts)
+}
+
+/// Whether counting signals of one household make a household match: signals on two or
+/// more of its people, and more organisations than any one person's signals explain.
+fn household_holds(signals: &[&SignalRecord]) -> bool {
+    let mut per_person: BTreeMap<u64, BTreeSet<&str>> = BTreeMap::new();
+    for s in signals {
+        per_person.entry(s.entity).or_default().insert(&s.org);
+    }
+    let largest = per_person.values().map(BTreeSet::len).max().unwrap_or(0);
+    let orgs: BTreeSet<&str> = signals.iter().map(|s| s.org.as_str()).collect();
+    per_person.len() >= 2 && orgs.len() > largest
 }
 
 /// Erases a signal (withdrawn as unjustified, or at the end of its archive period):
@@ -2266,5 +2348,386 @@ mod tests {
         );
         // Keys 7 and 200 each take one signal back.
         assert_eq!(rebuilt.postings(), kv.1.postings() + 2);
+    }
+
+    /// Withdraws the signal of `reference` (organisation `org`) as a partner would.
+    fn withdraw_ref(kv: &mut Mem, p: &Policy, org: &str, reference: &str, now: i64) -> u64 {
+        let sid = get_u64(kv, &reference_key(org, "n", reference))
+            .unwrap()
+            .unwrap();
+        let rec = signal_by_id(kv, sid).unwrap().unwrap();
+        let w = withdraw(kv, &rec, WithdrawReason::ConcernOver, now).unwrap();
+        leave(kv, p, &mut Counter(1 << 64), &w, now).unwrap()
+    }
+
+    fn entity_of(kv: &Mem, org: &str, reference: &str) -> u64 {
+        let sid = get_u64(kv, &reference_key(org, "n", reference))
+            .unwrap()
+            .unwrap();
+        signal_by_id(kv, sid).unwrap().unwrap().entity
+    }
+
+    fn events_of(kv: &Mem, event: &str) -> usize {
+        alerts(kv).iter().filter(|a| a.event == event).count()
+    }
+
+    #[test]
+    fn a_withdrawn_bridge_splits_the_person_and_closes_what_it_alone_made() {
+        let (mut kv, p) = (Mem::default(), policy());
+        run(
+            &mut kv,
+            &p,
+            sig("a", "1", vec![k(KeyKind::Bsn, 1)], vec![]),
+            10,
+        );
+        run(
+            &mut kv,
+            &p,
+            sig("c", "3", vec![k(KeyKind::NameDate, 2)], vec![]),
+            10,
+        );
+        assert!(matches(&kv).is_empty());
+        // One record carries both: the three are one person, a match of three.
+        let bridge = vec![k(KeyKind::Bsn, 1), k(KeyKind::NameDate, 2)];
+        run(&mut kv, &p, sig("e", "5", bridge, vec![]), 11);
+        assert_eq!(entity_of(&kv, "a", "1"), entity_of(&kv, "c", "3"));
+        assert_eq!(matches(&kv).len(), 1);
+        assert_eq!(matches(&kv)[0].orgs.len(), 3);
+
+        // Without it, a and c share nothing: two persons, and no match.
+        assert_eq!(withdraw_ref(&mut kv, &p, "e", "5", 12), 1);
+        assert_ne!(entity_of(&kv, "a", "1"), entity_of(&kv, "c", "3"));
+        assert_eq!(events_of(&kv, event::DISSOLVED), 1);
+        let m = &matches(&kv)[0];
+        assert_eq!(m.orgs.len(), 1, "{m:?}");
+        assert_eq!(events_of(&kv, event::FORMED), 1);
+
+        // Each goes on alone: a new signal on c's name meets c only, and reopens nothing
+        // of a's.
+        run(
+            &mut kv,
+            &p,
+            sig("x", "7", vec![k(KeyKind::NameDate, 2)], vec![]),
+            13,
+        );
+        assert_eq!(entity_of(&kv, "x", "7"), entity_of(&kv, "c", "3"));
+        assert_ne!(entity_of(&kv, "x", "7"), entity_of(&kv, "a", "1"));
+        let with_x: Vec<MatchRecord> = matches(&kv)
+            .into_iter()
+            .filter(|m| m.orgs.contains(&"x".to_string()))
+            .collect();
+        assert_eq!(with_x.len(), 1);
+        assert_eq!(with_x[0].orgs, vec!["c".to_string(), "x".to_string()]);
+    }
+
+    #[test]
+    fn a_split_that_leaves_two_matches_keeps_one_and_forms_the_other() {
+        let (mut kv, p) = (Mem::default(), policy());
+        run(
+            &mut kv,
+            &p,
+            sig("a", "1", vec![k(KeyKind::Bsn, 1)], vec![]),
+            10,
+        );
+        run(
+            &mut kv,
+            &p,
+            sig("b", "2", vec![k(KeyKind::Bsn, 1)], vec![]),
+            10,
+        );
+        run(
+            &mut kv,
+            &p,
+            sig("c", "3", vec![k(KeyKind::NameDate, 2)], vec![]),
+            10,
+        );
+        run(
+            &mut kv,
+            &p,
+            sig("d", "4", vec![k(KeyKind::NameDate, 2)], vec![]),
+            10,
+        );
+        let bridge = vec![k(KeyKind::Bsn, 1), k(KeyKind::NameDate, 2)];
+        run(&mut kv, &p, sig("e", "5", bridge, vec![]), 11);
+        let handle = matches(&kv)
+            .into_iter()
+            .find(|m| m.status == MatchStatus::Open)
+            .unwrap()
+            .handle;
+
+        assert_eq!(withdraw_ref(&mut kv, &p, "e", "5", 12), 1);
+        let open: Vec<MatchRecord> = matches(&kv)
+            .into_iter()
+            .filter(|m| m.status == MatchStatus::Open)
+            .collect();
+        assert_eq!(open.len(), 2, "{open:?}");
+        let mut orgs: Vec<Vec<String>> = open.iter().map(|m| m.orgs.clone()).collect();
+        orgs.sort();
+        assert_eq!(orgs, vec![vec!["a", "b"], vec!["c", "d"]]);
+        // The match goes on with one of them (same handle, still two organisations, no
+        // dissolution); the other part is a match of its own, and is told as one.
+        assert!(open.iter().any(|m| m.handle == handle));
+        assert_eq!(events_of(&kv, event::DISSOLVED), 0);
+        assert_eq!(
+            matches(&kv)
+                .iter()
+                .filter(|m| m.status == MatchStatus::Merged)
+                .count(),
+            1
+        );
+        // Every open match's signals are its own part's.
+        for m in &open {
+            let signals = match_signals(&kv, m).unwrap();
+            let mut of: Vec<String> = signals
+                .iter()
+                .filter(|s| s.state == SignalState::Active)
+                .map(|s| s.org.clone())
+                .collect();
+            of.sort();
+            assert_eq!(of, m.orgs);
+        }
+    }
+
+    #[test]
+    fn a_withdrawn_signal_that_alone_shared_an_address_splits_the_household() {
+        let (mut kv, p) = (Mem::default(), policy());
+        let y = vec![k(KeyKind::Bsn, 20)];
+        run(
+            &mut kv,
+            &p,
+            sig(
+                "a",
+                "1",
+                vec![k(KeyKind::Bsn, 10)],
+                vec![k(KeyKind::Address, 101)],
+            ),
+            10,
+        );
+        run(
+            &mut kv,
+            &p,
+            sig("b", "2", y.clone(), vec![k(KeyKind::Address, 102)]),
+            10,
+        );
+        // c records y at a's address: y is one person (b, c) and shares a's household.
+        run(
+            &mut kv,
+            &p,
+            sig("c", "3", y, vec![k(KeyKind::Address, 101)]),
+            11,
+        );
+        let household = matches(&kv)
+            .into_iter()
+            .find(|m| m.kind == MatchKind::Household)
+            .expect("a household match");
+        assert_eq!(household.orgs.len(), 3);
+
+        // Without c nothing ties a to y, nor b to c: the household comes apart and both
+        // matches close, each with its own alert.
+        assert_eq!(withdraw_ref(&mut kv, &p, "c", "3", 12), 2);
+        assert_eq!(events_of(&kv, event::DISSOLVED), 2);
+        let a = load_entity(&kv, entity_of(&kv, "a", "1")).unwrap().unwrap();
+        let b = load_entity(&kv, entity_of(&kv, "b", "2")).unwrap().unwrap();
+        assert_ne!(a.household, b.household);
+        // A new signal at a's address by another organisation is a's household only.
+        run(
+            &mut kv,
+            &p,
+            sig(
+                "x",
+                "7",
+                vec![k(KeyKind::Bsn, 30)],
+                vec![k(KeyKind::Address, 101)],
+            ),
+            13,
+        );
+        let x = load_entity(&kv, entity_of(&kv, "x", "7")).unwrap().unwrap();
+        assert_eq!(x.household, a.household);
+        let reopened = match_by_id(&kv, household.id).unwrap().unwrap();
+        assert_eq!(
+            match_signals(&kv, &reopened)
+                .unwrap()
+                .iter()
+                .filter(|s| s.state == SignalState::Active)
+                .count(),
+            2
+        );
+    }
+
+    #[test]
+    fn a_household_match_closes_when_one_person_is_left() {
+        let (mut kv, p) = (Mem::default(), policy());
+        let adr = || vec![k(KeyKind::Address, 101)];
+        run(
+            &mut kv,
+            &p,
+            sig("a", "1", vec![k(KeyKind::Bsn, 10)], adr()),
+            10,
+        );
+        run(
+            &mut kv,
+            &p,
+            sig("b", "2", vec![k(KeyKind::Bsn, 10)], adr()),
+            10,
+        );
+        run(
+            &mut kv,
+            &p,
+            sig("c", "3", vec![k(KeyKind::Bsn, 20)], adr()),
+            10,
+        );
+        let household = matches(&kv)
+            .into_iter()
+            .find(|m| m.kind == MatchKind::Household)
+            .expect("a household match");
+        // Two organisations remain, but on one person: that is the person match, not a
+        // household one.
+        assert_eq!(withdraw_ref(&mut kv, &p, "c", "3", 12), 1);
+        let after = match_by_id(&kv, household.id).unwrap().unwrap();
+        assert_eq!(after.orgs, vec!["a".to_string(), "b".to_string()]);
+        let person = matches(&kv)
+            .into_iter()
+            .find(|m| m.kind == MatchKind::Person)
+            .unwrap();
+        assert_eq!(person.status, MatchStatus::Open);
+        assert_eq!(events_of(&kv, event::DISSOLVED), 1);
+    }
+
+    /// The active signals grouped by `group` (entity or household), as sets of
+    /// references.
+    fn partition(kv: &Mem, group: impl Fn(&SignalRecord) -> u64) -> BTreeSet<BTreeSet<String>> {
+        let mut by: BTreeMap<u64, BTreeSet<String>> = BTreeMap::new();
+        for (key, v) in kv.scan_prefix(b"s").unwrap() {
+            if key.len() != 9 {
+                continue;
+            }
+            let r = SignalRecord::decode(&v).unwrap();
+            if r.state == SignalState::Active {
+                by.entry(group(&r)).or_default().insert(r.reference.clone());
+            }
+        }
+        by.into_values().collect()
+    }
+
+    #[test]
+    fn after_withdrawals_the_parts_are_those_the_remaining_signals_make_afresh() {
+        use KeyKind::*;
+        // SAMENLOOP_SPLIT_CASES=20000 for a longer run.
+        const DEFAULT_CASES: u64 = 300;
+        let cases = std::env::var("SAMENLOOP_SPLIT_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_CASES);
+        let pool = [
+            (Bsn, 1),
+            (Bsn, 2),
+            (NameDate, 4),
+            (NameDate, 5),
+            (InitialDate, 6),
+            (InitialDate, 7),
+            (GivenStart, 8),
+            (InitialBirthDate, 9),
+        ];
+        let mut seed: u64 = 0x5eed;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let p = policy();
+        for case in 0..cases {
+            let n = 4 + next(9) as usize;
+            let signals: Vec<NewSignal> = (0..n)
+                .map(|i| {
+                    let person: Vec<StoredKey> = pool
+                        .iter()
+                        .filter(|_| next(4) == 0)
+                        .map(|(kind, b)| k(*kind, *b))
+                        .collect();
+                    let mut household = Vec::new();
+                    for _ in 0..next(3) {
+                        household.push(k(Address, 100 + next(3) as u8));
+                    }
+                    let org = ["a", "b", "c", "d"][next(4) as usize];
+                    sig(org, &format!("r{i}"), person, household)
+                })
+                .collect();
+            let mut kv = Mem::default();
+            for s in &signals {
+                run(&mut kv, &p, s.clone(), 10);
+            }
+            let mut gone = BTreeSet::new();
+            for _ in 0..next(n as u64) + 1 {
+                let i = next(n as u64) as usize;
+                if gone.insert(i) {
+                    withdraw_ref(&mut kv, &p, &signals[i].org, &signals[i].reference, 11);
+                    // After each step every signal's entity holds it, and its household
+                    // holds the entity.
+                    for (key, v) in kv.scan_prefix(b"s").unwrap() {
+                        if key.len() != 9 {
+                            continue;
+                        }
+                        let r = SignalRecord::decode(&v).unwrap();
+                        let e = load_entity(&kv, r.entity).unwrap().unwrap();
+                        assert!(e.members.iter().any(|m| m.signal == r.id), "case {case}");
+                        let h = load_household(&kv, e.household).unwrap();
+                        assert!(
+                            h.as_ref().is_some_and(|h| h.entities.contains(&r.entity)),
+                            "case {case}: {} in entity {} of household {}: {h:?}",
+                            r.reference,
+                            r.entity,
+                            e.household
+                        );
+                    }
+                }
+            }
+            let mut fresh = Mem::default();
+            for (i, s) in signals.iter().enumerate() {
+                if !gone.contains(&i) {
+                    run(&mut fresh, &p, s.clone(), 12);
+                }
+            }
+            assert_eq!(
+                partition(&kv, |r| r.entity),
+                partition(&fresh, |r| r.entity),
+                "persons, case {case}"
+            );
+            let household =
+                |m: &Mem, r: &SignalRecord| load_entity(m, r.entity).unwrap().unwrap().household;
+            assert_eq!(
+                partition(&kv, |r| household(&kv, r)),
+                partition(&fresh, |r| household(&fresh, r)),
+                "households, case {case}"
+            );
+            // Each person of two or more organisations has its match, with them.
+            for (key, v) in kv.scan_prefix(b"s").unwrap() {
+                if key.len() != 9 {
+                    continue;
+                }
+                let r = SignalRecord::decode(&v).unwrap();
+                let e = load_entity(&kv, r.entity).unwrap().unwrap();
+                let orgs = active_orgs(&e.members, 11);
+                if r.state != SignalState::Active || orgs.len() < 2 {
+                    continue;
+                }
+                let mid = get_u64(&kv, &scope_key(MatchKind::Person, r.entity))
+                    .unwrap()
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "no match for {}, entity {}, case {case}",
+                            r.reference, r.entity
+                        )
+                    });
+                let m = match_by_id(&kv, mid).unwrap().unwrap();
+                let mut have = m.orgs.clone();
+                have.sort();
+                assert_eq!(
+                    have,
+                    orgs.keys().cloned().collect::<Vec<_>>(),
+                    "case {case}"
+                );
+            }
+        }
     }
 }

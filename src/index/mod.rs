@@ -9,6 +9,7 @@ pub mod model;
 pub mod postings;
 pub mod retention;
 pub mod rotation;
+mod split;
 #[cfg(test)]
 pub(crate) mod testkv;
 pub mod transition;
