@@ -1084,33 +1084,15 @@ fn store_new(
         ids,
         fx,
     )?;
-    // A household (or family) match: signals of at least two organisations on two or more
-    // people of one household, more organisations than any one person's signals explain.
-    let mut household_members = Vec::new();
-    let mut entities_with_signals = 0;
-    let mut largest_person = 0;
+    let mut persons = Vec::new();
     for e in &household.entities {
-        let members = if *e == eid {
+        persons.push(if *e == eid {
             entity.members.clone()
         } else {
             load_entity(kv, *e)?.map(|r| r.members).unwrap_or_default()
-        };
-        let orgs = active_orgs(&members, now);
-        if !orgs.is_empty() {
-            entities_with_signals += 1;
-        }
-        largest_person = largest_person.max(orgs.len());
-        household_members.extend(members);
+        });
     }
-    let household_orgs = active_orgs(&household_members, now);
-    if entities_with_signals >= 2 && household_orgs.len() > largest_person {
-        let kind = if household.family {
-            MatchKind::Family
-        } else {
-            MatchKind::Household
-        };
-        evaluate(kv, policy, kind, hid, &household_orgs, now, ids, fx)?;
-    }
+    evaluate_household(kv, policy, hid, household.family, &persons, now, ids, fx)?;
     Ok(SubmitOutcome::Created {
         public_id: public,
         alerts: (fx.alerts - before) as usize,
@@ -1461,38 +1443,53 @@ pub fn leave(
         let Some(household) = load_household(kv, h)? else {
             continue;
         };
-        let mut signals = Vec::new();
+        let mut persons = Vec::new();
         for e in &household.entities {
-            for m in load_entity(kv, *e)?.map(|r| r.members).unwrap_or_default() {
-                if m.counts(now) && !is_shadow(kv, m.signal)? {
-                    signals.extend(signal_by_id(kv, m.signal)?);
-                }
-            }
+            persons.push(load_entity(kv, *e)?.map(|r| r.members).unwrap_or_default());
         }
-        if household_holds(&signals.iter().collect::<Vec<_>>()) {
-            let members: Vec<Member> = signals.iter().map(member_of).collect();
-            let kind = if household.family {
-                MatchKind::Family
-            } else {
-                MatchKind::Household
-            };
-            evaluate(
-                kv,
-                policy,
-                kind,
-                h,
-                &active_orgs(&members, now),
-                now,
-                ids,
-                &mut fx,
-            )?;
-        }
+        evaluate_household(kv, policy, h, household.family, &persons, now, ids, &mut fx)?;
     }
     Ok(alerts + fx.alerts)
 }
 
 /// Whether counting signals of one household make a household match: signals on two or
 /// more of its people, and more organisations than any one person's signals explain.
+/// Evaluates the household (or family) match of `hid`, whose persons' members are
+/// `persons`: signals of at least two organisations on two or more people of one
+/// household, more organisations than any one person's signals explain.
+#[allow(clippy::too_many_arguments)]
+fn evaluate_household(
+    kv: &mut dyn Kv,
+    policy: &Policy,
+    hid: u64,
+    family: bool,
+    persons: &[Vec<Member>],
+    now: i64,
+    ids: &mut dyn IdSource,
+    fx: &mut Effects,
+) -> Result<(), EngineError> {
+    let mut with_signals = 0;
+    let mut largest_person = 0;
+    for members in persons {
+        let orgs = active_orgs(members, now);
+        if !orgs.is_empty() {
+            with_signals += 1;
+        }
+        largest_person = largest_person.max(orgs.len());
+    }
+    let all: Vec<Member> = persons.iter().flatten().cloned().collect();
+    let orgs = active_orgs(&all, now);
+    if with_signals >= 2 && orgs.len() > largest_person {
+        let kind = if family {
+            MatchKind::Family
+        } else {
+            MatchKind::Household
+        };
+        evaluate(kv, policy, kind, hid, &orgs, now, ids, fx)?;
+    }
+    Ok(())
+}
+
 fn household_holds(signals: &[&SignalRecord]) -> bool {
     let mut per_person: BTreeMap<u64, BTreeSet<&str>> = BTreeMap::new();
     for s in signals {
@@ -2088,33 +2085,24 @@ mod tests {
         assert!(matches(&kv).is_empty());
     }
 
+    /// Two persons, each a match of two organisations: `a`, `b` by a BSN, `c`, `d` by a
+    /// name key.
+    fn two_persons_of_two_organisations() -> (Mem, Policy) {
+        let (mut kv, p) = (Mem::default(), policy());
+        for (org, r, key) in [
+            ("a", "1", k(KeyKind::Bsn, 1)),
+            ("b", "2", k(KeyKind::Bsn, 1)),
+            ("c", "3", k(KeyKind::NameDate, 2)),
+            ("d", "4", k(KeyKind::NameDate, 2)),
+        ] {
+            run(&mut kv, &p, sig(org, r, vec![key], vec![]), 10);
+        }
+        (kv, p)
+    }
+
     #[test]
     fn bridging_signal_merges_entities_and_their_matches() {
-        let (mut kv, p) = (Mem::default(), policy());
-        run(
-            &mut kv,
-            &p,
-            sig("a", "1", vec![k(KeyKind::Bsn, 1)], vec![]),
-            10,
-        );
-        run(
-            &mut kv,
-            &p,
-            sig("b", "2", vec![k(KeyKind::Bsn, 1)], vec![]),
-            10,
-        );
-        run(
-            &mut kv,
-            &p,
-            sig("c", "3", vec![k(KeyKind::NameDate, 2)], vec![]),
-            10,
-        );
-        run(
-            &mut kv,
-            &p,
-            sig("d", "4", vec![k(KeyKind::NameDate, 2)], vec![]),
-            10,
-        );
+        let (mut kv, p) = two_persons_of_two_organisations();
         // A record with both the BSN and the name key bridges the two persons.
         run(
             &mut kv,
@@ -2422,31 +2410,7 @@ mod tests {
 
     #[test]
     fn a_split_that_leaves_two_matches_keeps_one_and_forms_the_other() {
-        let (mut kv, p) = (Mem::default(), policy());
-        run(
-            &mut kv,
-            &p,
-            sig("a", "1", vec![k(KeyKind::Bsn, 1)], vec![]),
-            10,
-        );
-        run(
-            &mut kv,
-            &p,
-            sig("b", "2", vec![k(KeyKind::Bsn, 1)], vec![]),
-            10,
-        );
-        run(
-            &mut kv,
-            &p,
-            sig("c", "3", vec![k(KeyKind::NameDate, 2)], vec![]),
-            10,
-        );
-        run(
-            &mut kv,
-            &p,
-            sig("d", "4", vec![k(KeyKind::NameDate, 2)], vec![]),
-            10,
-        );
+        let (mut kv, p) = two_persons_of_two_organisations();
         let bridge = vec![k(KeyKind::Bsn, 1), k(KeyKind::NameDate, 2)];
         run(&mut kv, &p, sig("e", "5", bridge, vec![]), 11);
         let handle = matches(&kv)

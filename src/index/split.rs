@@ -233,40 +233,13 @@ fn split_entity(
     // signal whose id no entity holds (else a fresh id, see [`split_id`]). The signals
     // that no longer count stay in `eid`.
     let orgs = |g: &Vec<usize>| orgs_of(g.iter().map(|i| &live[*i])).len();
-    let most_of = |groups: &[Vec<usize>]| {
-        (0..groups.len())
-            .max_by_key(|x| (orgs(&groups[*x]), groups[*x].len(), std::cmp::Reverse(*x)))
-            .unwrap_or(0)
-    };
     let keeper = groups
         .iter()
         .position(|g| g.iter().any(|i| live[*i].id == eid))
-        .unwrap_or_else(|| most_of(&groups));
-    let mut taken: HashSet<u64> = HashSet::from([eid]);
-    let mut named: Vec<(Vec<usize>, u64)> = vec![(groups[keeper].clone(), eid)];
-    for (x, g) in groups.iter().enumerate() {
-        if x == keeper {
-            continue;
-        }
-        let mut candidates: Vec<u64> = g.iter().map(|i| live[*i].id).collect();
-        candidates.sort_unstable();
-        let mut free = None;
-        for id in candidates {
-            if !taken.contains(&id) && get_json::<EntityRecord>(kv, &entity_key(id))?.is_none() {
-                free = Some(id);
-                break;
-            }
-        }
-        let id = match free {
-            Some(id) => id,
-            None => split_id(kv)?,
-        };
-        taken.insert(id);
-        named.push((g.clone(), id));
-    }
-    let (groups, ids): (Vec<Vec<usize>>, Vec<u64>) = named.into_iter().unzip();
+        .unwrap_or_else(|| most_orgs(&groups, orgs));
+    let (groups, ids) = name_parts(kv, &groups, keeper, eid, |i| live[i].id, entity_key)?;
     let keeper = 0;
-    let most = most_of(&groups);
+    let most = most_orgs(&groups, orgs);
     let moved: HashMap<SignalId, u64> = groups
         .iter()
         .enumerate()
@@ -333,6 +306,51 @@ fn family_link(kv: &dyn Kv, policy: &Policy, a: &[StoredKey], b: &[StoredKey], n
         e.set_bsn_differs();
     }
     e.links()
+}
+
+/// The part with the most organisations (`orgs`), then the most members, then the first.
+fn most_orgs(groups: &[Vec<usize>], orgs: impl Fn(&Vec<usize>) -> usize) -> usize {
+    (0..groups.len())
+        .max_by_key(|x| (orgs(&groups[*x]), groups[*x].len(), std::cmp::Reverse(*x)))
+        .unwrap_or(0)
+}
+
+/// Names the parts of a split, the keeper first with `id`: every other part takes the
+/// lowest of its members' ids (`own`) under which no record is stored (`record_key`) and
+/// that no earlier part took, else a fresh id ([`split_id`]).
+fn name_parts(
+    kv: &mut dyn Kv,
+    groups: &[Vec<usize>],
+    keeper: usize,
+    id: u64,
+    own: impl Fn(usize) -> u64,
+    record_key: fn(u64) -> Vec<u8>,
+) -> Result<(Vec<Vec<usize>>, Vec<u64>), EngineError> {
+    let mut taken: HashSet<u64> = HashSet::from([id]);
+    let mut parts = vec![groups[keeper].clone()];
+    let mut ids = vec![id];
+    for (x, g) in groups.iter().enumerate() {
+        if x == keeper {
+            continue;
+        }
+        let mut candidates: Vec<u64> = g.iter().map(|m| own(*m)).collect();
+        candidates.sort_unstable();
+        let mut free = None;
+        for c in candidates {
+            if !taken.contains(&c) && kv.get(&record_key(c))?.is_none() {
+                free = Some(c);
+                break;
+            }
+        }
+        let id = match free {
+            Some(c) => c,
+            None => split_id(kv)?,
+        };
+        taken.insert(id);
+        parts.push(g.clone());
+        ids.push(id);
+    }
+    Ok((parts, ids))
 }
 
 /// Ids of split-off parts when none of their own ids is free: counted apart, above every
@@ -419,45 +437,16 @@ fn split_household(
         )
         .len()
     };
-    let most_of = |groups: &[Vec<usize>]| {
-        (0..groups.len())
-            .max_by_key(|x| (orgs(&groups[*x]), groups[*x].len(), std::cmp::Reverse(*x)))
-            .unwrap_or(0)
-    };
     let keeper = groups
         .iter()
         .position(|g| g.iter().any(|x| entities[*x].0 == hid))
-        .unwrap_or_else(|| most_of(&groups));
+        .unwrap_or_else(|| most_orgs(&groups, orgs));
     // A split-off part is named after one of its entities whose id no household holds
     // yet (a household keeps its id when the entity it was named after leaves it), else
     // a fresh id (see [`split_id`]).
-    let mut taken: HashSet<u64> = HashSet::from([hid]);
-    let mut named: Vec<(Vec<usize>, u64)> = vec![(groups[keeper].clone(), hid)];
-    for (x, g) in groups.iter().enumerate() {
-        if x == keeper {
-            continue;
-        }
-        let mut candidates: Vec<u64> = g.iter().map(|e| entities[*e].0).collect();
-        candidates.sort_unstable();
-        let mut free = None;
-        for id in candidates {
-            if !taken.contains(&id)
-                && get_json::<HouseholdRecord>(kv, &household_key(id))?.is_none()
-            {
-                free = Some(id);
-                break;
-            }
-        }
-        let id = match free {
-            Some(id) => id,
-            None => split_id(kv)?,
-        };
-        taken.insert(id);
-        named.push((g.clone(), id));
-    }
-    let (groups, ids): (Vec<Vec<usize>>, Vec<u64>) = named.into_iter().unzip();
+    let (groups, ids) = name_parts(kv, &groups, keeper, hid, |e| entities[e].0, household_key)?;
     let keeper = 0;
-    let most = most_of(&groups);
+    let most = most_orgs(&groups, orgs);
     let mut kept = household.clone();
     for (x, g) in groups.iter().enumerate() {
         if x == keeper {
