@@ -184,6 +184,9 @@ pub struct Limits {
     /// Milliseconds the rotation waits between chunks (0: none; intake shares the writer
     /// with it either way, chunk by chunk).
     pub rotation_pause_ms: u64,
+    /// Signals (or closed matches, or access-log entries) the retention job archives or
+    /// erases per transaction (1 to 100,000).
+    pub retention_chunk: usize,
 }
 
 impl Default for Limits {
@@ -202,6 +205,7 @@ impl Default for Limits {
             min_free_disk_mib: 512,
             rotation_chunk_signals: 2000,
             rotation_pause_ms: 0,
+            retention_chunk: 2000,
         }
     }
 }
@@ -625,6 +629,9 @@ impl Config {
                 "alerts.stream_keepalive_secs".into(),
                 "must be below limits.client_idle_timeout_secs",
             ));
+        }
+        if !(1..=100_000).contains(&self.limits.retention_chunk) {
+            return Err(bad("limits.retention_chunk".into(), "must be 1 to 100000"));
         }
         let r = &self.retention;
         if !(1..=3653).contains(&r.archive_days) {

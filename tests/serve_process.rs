@@ -244,6 +244,10 @@ fn configuration_errors_are_precise() {
             "invalid socket address",
         ),
         (("[limits]", "[limits]\nbogus = 1"), "unknown field `bogus`"),
+        (
+            ("[limits]", "[limits]\nretention_chunk = 0"),
+            "limits.retention_chunk: must be 1 to 100000",
+        ),
     ] {
         let text = std::fs::read_to_string(development_config_path())
             .unwrap()

@@ -17,8 +17,6 @@ use crate::index::retention;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
 
-/// Signals (or closed-match schedule entries) handled per transaction.
-const CHUNK: usize = 2_000;
 /// Signals a dry run lists at most per kind.
 const PLAN_MAX: usize = 10_000;
 
@@ -118,6 +116,8 @@ fn entry(state: &State, action: Action, related: Vec<String>) -> Entry {
 /// scheduler's otherwise.
 pub async fn run_once(state: &State, dry_run: bool) -> Result<RunReport, ApiError> {
     let now = state.now();
+    // Signals (closed matches, log entries) per transaction: `limits.retention_chunk`.
+    let chunk = state.cfg.limits.retention_chunk;
     let archive_secs = i64::from(state.cfg.retention.archive_days) * 86_400;
     let mut report = RunReport {
         dry_run,
@@ -177,7 +177,7 @@ pub async fn run_once(state: &State, dry_run: bool) -> Result<RunReport, ApiErro
                 .run(move |kv| {
                     let mut swept = crate::index::transition::Swept::default();
                     let done = crate::index::transition::sweep(
-                        kv, &policy, &mut OsIds, &k, now, CHUNK, &mut swept,
+                        kv, &policy, &mut OsIds, &k, now, chunk, &mut swept,
                     )?;
                     let mut related = swept.expired.clone();
                     related.extend(swept.rekeyed.iter().cloned());
@@ -206,9 +206,9 @@ pub async fn run_once(state: &State, dry_run: bool) -> Result<RunReport, ApiErro
                     let mut done = retention::Done::default();
                     let n = match phase {
                         Action::Archive => retention::archive_expired(
-                            kv, &policy, &mut OsIds, now, CHUNK, &mut done,
+                            kv, &policy, &mut OsIds, now, chunk, &mut done,
                         )?,
-                        _ => retention::erase_archived(kv, now, archive_secs, CHUNK, &mut done)?,
+                        _ => retention::erase_archived(kv, now, archive_secs, chunk, &mut done)?,
                     };
                     let ids = match phase {
                         Action::Archive => done.archived.clone(),
@@ -225,7 +225,7 @@ pub async fn run_once(state: &State, dry_run: bool) -> Result<RunReport, ApiErro
             report.erased += done.erased.len() as u64;
             report.alerts += done.alerts;
             report.stale += done.stale;
-            if n < CHUNK {
+            if n < chunk {
                 break;
             }
         }
@@ -246,7 +246,7 @@ pub async fn run_once(state: &State, dry_run: bool) -> Result<RunReport, ApiErro
             .run(move |kv| {
                 let mut done = retention::Done::default();
                 let (n, last) =
-                    retention::erase_closed(kv, &days, now, cursor.as_deref(), CHUNK, &mut done)?;
+                    retention::erase_closed(kv, &days, now, cursor.as_deref(), chunk, &mut done)?;
                 if let (Some(mut e), false) = (log, done.matches_erased.is_empty()) {
                     e.related = done.matches_erased.clone();
                     crate::audit::append(kv, e)?;
@@ -256,7 +256,7 @@ pub async fn run_once(state: &State, dry_run: bool) -> Result<RunReport, ApiErro
             .await?;
         report.matches_erased += done.matches_erased.len() as u64;
         report.stale += done.stale;
-        if n < CHUNK {
+        if n < chunk {
             break;
         }
         after = last;
@@ -275,7 +275,7 @@ pub async fn run_once(state: &State, dry_run: bool) -> Result<RunReport, ApiErro
             .writer
             .run(move |kv| {
                 let (n, through) =
-                    crate::audit::prune(kv, &domain, keys.signer.as_ref(), cutoff_ms, now, CHUNK)?;
+                    crate::audit::prune(kv, &domain, keys.signer.as_ref(), cutoff_ms, now, chunk)?;
                 if let (Some(mut e), Some(seq)) = (log, through) {
                     e.object_id = Some(format!("cp_{seq}"));
                     crate::audit::append(kv, e)?;
@@ -287,7 +287,7 @@ pub async fn run_once(state: &State, dry_run: bool) -> Result<RunReport, ApiErro
         if through.is_some() {
             report.log_pruned_through = through;
         }
-        if n < CHUNK {
+        if n < chunk {
             break;
         }
     }
