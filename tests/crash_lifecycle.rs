@@ -96,6 +96,22 @@ fn stop(app: &mut TestApp, mut server: Spawned) {
         .unwrap_or_else(|e| panic!("{e}"));
 }
 
+/// POSTs `body` to `path` on a task of its own, so that the server can be killed
+/// while the request is open.
+fn post_in_background(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    body: Value,
+) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
+    let request = app
+        .client
+        .post(format!("{}{path}", app.base))
+        .bearer_auth(token)
+        .json(&body);
+    tokio::spawn(request.send())
+}
+
 /// A person nobody else in the test is: a name of its own and a birth date of its own.
 fn someone(n: usize) -> samenloop::pseudonym::SubjectFields {
     let letters: String = [n / 676, (n / 26) % 26, n % 26]
@@ -347,21 +363,7 @@ async fn rotation_round(round: u64) {
     let admin = app.token(Role::Admin, "gemeente", &[]);
 
     // Kill 1: while the start is in flight (before, during or just after the switch).
-    let start = {
-        let (client, url, token) = (
-            app.client.clone(),
-            format!("{}{ROT}", app.base),
-            admin.clone(),
-        );
-        tokio::spawn(async move {
-            client
-                .post(url)
-                .bearer_auth(token)
-                .json(&json!({"key_file": "idx-2.toml"}))
-                .send()
-                .await
-        })
-    };
+    let start = post_in_background(&app, ROT, &admin, json!({"key_file": "idx-2.toml"}));
     tokio::time::sleep(Duration::from_millis(2 + 7 * round % 20)).await;
     server.kill().unwrap();
     let answered = matches!(start.await.unwrap(), Ok(r) if r.status() == 202);
@@ -714,21 +716,7 @@ async fn retention_round(round: u64) {
     // is; then a run to the end.
     let mut cut = Vec::new();
     for phase in ["archive", "erase"] {
-        let run = {
-            let (client, url, token) = (
-                app.client.clone(),
-                format!("{}/v1/admin/retention/run", app.base),
-                admin.clone(),
-            );
-            tokio::spawn(async move {
-                client
-                    .post(url)
-                    .bearer_auth(token)
-                    .json(&json!({}))
-                    .send()
-                    .await
-            })
-        };
+        let run = post_in_background(&app, "/v1/admin/retention/run", &admin, json!({}));
         poll(
             &app,
             &format!("/v1/audit/entries?actor=samenloop&action={phase}&limit=1"),
