@@ -158,7 +158,17 @@ impl TestApp {
         // Idle keep-alive connections would hold the graceful stop open until its timeout.
         self.client = client();
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        self.handle.stop(true).await;
+        // The graceful stop gives open requests 30 s; a stop that takes twice that hung.
+        let stop = self.handle.stop(true);
+        if tokio::time::timeout(std::time::Duration::from_secs(60), stop)
+            .await
+            .is_err()
+        {
+            panic!(
+                "the in-process server did not stop within 60 s; this process's threads: {}",
+                threads()
+            );
+        }
         if let Some(t) = self.thread.take() {
             t.join().unwrap();
         }
@@ -194,12 +204,7 @@ impl TestApp {
     /// (all sled trees), read with the store code as a later start would.
     #[allow(dead_code)]
     pub async fn stop_and_dump(mut self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        self.client = client();
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        self.handle.stop(true).await;
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
+        self.stop_server().await;
         let store = samenloop::store::Store::open(
             &self.cfg.server.data_dir,
             16,
@@ -344,6 +349,27 @@ impl Drop for TestApp {
         let h = self.handle.clone();
         drop(h.stop(false));
     }
+}
+
+/// This process's threads by name and kernel wait channel (for a stop that hangs).
+fn threads() -> String {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return "unknown".into();
+    };
+    let mut out: Vec<String> = dir
+        .flatten()
+        .map(|t| {
+            let read = |f: &str| {
+                std::fs::read_to_string(t.path().join(f))
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string()
+            };
+            format!("{} {}", read("comm"), read("wchan"))
+        })
+        .collect();
+    out.sort();
+    out.join(", ")
 }
 
 pub fn person(reference: &str, given: &str, family: &str, birth: &str) -> SubjectFields {
