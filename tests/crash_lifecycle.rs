@@ -754,8 +754,13 @@ async fn retention_round(round: u64) {
         // archived; the long-valid pairs' matches stay open.
         check_matches(&app, &kinds, &handles, &archived, &id_of).await;
         cut.push((phase, archived.len(), erased.len(), present));
-        // The cut fell inside the run: something was archived, not everything erased.
-        assert!(!archived.is_empty() && erased.len() < due.len(), "{cut:?}");
+        // The cut fell inside the run: not everything was erased. (The chunk whose entry
+        // the poll saw may be lost with the kill: it was not acknowledged to anyone. The
+        // archive phase was, chunk by chunk, before the erase phase began.)
+        assert!(erased.len() < due.len(), "{cut:?}");
+        if phase == "erase" {
+            assert_eq!(archived.len(), due.len(), "{cut:?}");
+        }
     }
     let resp = app
         .post("/v1/admin/retention/run", &admin, &json!({}))
