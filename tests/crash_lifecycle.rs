@@ -8,6 +8,8 @@
 //! log verifies. `SAMENLOOP_LIFECYCLE_ROUNDS` (default 1) repeats each scenario with
 //! other kill points.
 
+#[path = "common/binary_config.rs"]
+mod binary_config;
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
@@ -32,44 +34,23 @@ fn rounds() -> u64 {
         .unwrap_or(1)
 }
 
-/// The development configuration as a file for the binary: absolute key paths, a free
-/// port, `db` for data, `index_key` for `K_index`, the `[limits]` lines `limits`
-/// added, the disk guard off (this is not the disk test) and `archive_days`.
+/// The development configuration for the binary (see [`binary_config::write`]) with
+/// `index_key` for `K_index`, the `[limits]` lines `limits` added, the disk guard off
+/// (this is not the disk test) and `archive_days`.
 fn write_config(dir: &Path, index_key: &Path, limits: &str, archive_days: u32) -> PathBuf {
-    let keys = development_config_path()
-        .parent()
-        .unwrap()
-        .canonicalize()
-        .unwrap();
-    let text = std::fs::read_to_string(development_config_path()).unwrap();
-    let mut out = String::new();
-    for line in text.lines() {
-        let l = line.trim_start();
-        let key = l.split(" = ").next().unwrap_or("").trim();
-        let file = || l.split('"').nth(1).unwrap();
-        let line = match key {
-            "listen" => "listen = \"127.0.0.1:0\"".to_string(),
-            "data_dir" => format!("data_dir = {:?}", dir.join("db").display().to_string()),
-            "index_key_file" => format!("index_key_file = {:?}", index_key.display().to_string()),
-            "tls_cert"
-            | "tls_key"
-            | "checkpoint_key"
-            | "checkpoint_public_key"
-            | "public_key"
-            | "private_key" => format!("{key} = {:?}", keys.join(file()).display().to_string()),
-            "min_free_disk_mib" => "min_free_disk_mib = 0".to_string(),
-            "archive_days" => format!("archive_days = {archive_days}"),
-            _ => line.to_string(),
-        };
-        out.push_str(&line);
-        out.push('\n');
-        if l == "[limits]" {
-            out.push_str(limits);
-        }
-    }
-    let path = dir.join("server.toml");
-    std::fs::write(&path, out).unwrap();
-    path
+    binary_config::write(
+        dir,
+        |key, _| match key {
+            "index_key_file" => Some(format!(
+                "index_key_file = {:?}",
+                index_key.display().to_string()
+            )),
+            "min_free_disk_mib" => Some("min_free_disk_mib = 0".into()),
+            "archive_days" => Some(format!("archive_days = {archive_days}")),
+            _ => None,
+        },
+        |line| (line == "[limits]").then(|| limits.to_string()),
+    )
 }
 
 /// The binary, started on `config`, with `app` pointed at it (a new client: the old

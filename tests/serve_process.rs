@@ -1,6 +1,9 @@
 //! The real `samenloop serve` process: start-up output, configuration errors, and a
 //! graceful SIGTERM that loses no acknowledged write.
 
+#[path = "common/binary_config.rs"]
+mod binary_config;
+
 use samenloop::config::development_config_path;
 use samenloop::http::auth::{Claims, Role, mint};
 use samenloop::pseudonym::keyfile::read_key_file;
@@ -8,49 +11,6 @@ use samenloop::pseudonym::{Date, PersonFields, SubjectFields, pseudonymise};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-
-fn write_config(dir: &Path, extra: &str) -> std::path::PathBuf {
-    let keys = development_config_path()
-        .parent()
-        .unwrap()
-        .canonicalize()
-        .unwrap();
-    let text = std::fs::read_to_string(development_config_path()).unwrap();
-    let mut out = String::new();
-    for line in text.lines() {
-        let l = line.trim_start();
-        let line = if l.starts_with("listen =") {
-            "listen = \"127.0.0.1:0\"".to_string()
-        } else if l.starts_with("data_dir =") {
-            format!("data_dir = \"{}\"", dir.join("db").display())
-        } else if let Some((k, v)) = l.split_once(" = \"") {
-            if [
-                "tls_cert",
-                "tls_key",
-                "index_key_file",
-                "checkpoint_key",
-                "checkpoint_public_key",
-                "public_key",
-                "private_key",
-            ]
-            .contains(&k.trim())
-            {
-                let file = v.split('"').next().unwrap();
-                format!("{k} = \"{}\"", keys.join(file).display())
-            } else {
-                line.to_string()
-            }
-        } else {
-            line.to_string()
-        };
-        out.push_str(&line);
-        out.push('\n');
-    }
-    out.push_str(extra);
-    let path = dir.join("config.toml");
-    std::fs::write(&path, out).unwrap();
-    path
-}
 
 fn start(config: &Path) -> (Child, u16, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_samenloop"))
@@ -112,7 +72,7 @@ fn token() -> String {
 #[tokio::test]
 async fn sigterm_is_graceful_and_keeps_acknowledged_signals() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), "");
+    let config = binary_config::write(dir.path(), |_, _| None, |_| None);
     let (child, port, line) = start(&config);
     assert!(line.contains("listening on https://"));
     let key = read_key_file(

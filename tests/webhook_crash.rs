@@ -2,6 +2,9 @@
 //! SIGKILLed while the alert waits for a receiver that is down; after the restart the
 //! alert reaches the receiver (`samenloop webhook-receiver`, a process too), signed.
 
+#[path = "common/binary_config.rs"]
+mod binary_config;
+
 use samenloop::config::development_config_path;
 use samenloop::http::auth::{Claims, Role, mint};
 use samenloop::pseudonym::keyfile::read_key_file;
@@ -19,55 +22,26 @@ fn keys() -> PathBuf {
         .unwrap()
 }
 
-/// The development configuration with absolute key paths, a free port, `dir` for data,
-/// and a webhook for `zorgnetwerk-noord` to `https://localhost:{hook_port}/alerts`.
+/// The development configuration for the binary (see [`binary_config::write`]) with a
+/// webhook for `zorgnetwerk-noord` to `https://localhost:{hook_port}/alerts`.
 fn write_config(dir: &Path, hook_port: u16) -> PathBuf {
     let keys = keys();
-    let text = std::fs::read_to_string(development_config_path()).unwrap();
-    let mut out = String::new();
-    let mut hooked = false;
-    for line in text.lines() {
-        let l = line.trim_start();
-        let line = if l.starts_with("listen =") {
-            "listen = \"127.0.0.1:0\"".to_string()
-        } else if l.starts_with("data_dir =") {
-            format!("data_dir = \"{}\"", dir.join("db").display())
-        } else if let Some((k, v)) = l.split_once(" = \"") {
-            if [
-                "tls_cert",
-                "tls_key",
-                "index_key_file",
-                "checkpoint_key",
-                "checkpoint_public_key",
-                "public_key",
-                "private_key",
-            ]
-            .contains(&k.trim())
-            {
-                let file = v.split('"').next().unwrap();
-                format!("{k} = \"{}\"", keys.join(file).display())
-            } else {
-                line.to_string()
-            }
-        } else {
-            line.to_string()
-        };
-        out.push_str(&line);
-        out.push('\n');
-        if !hooked && l.starts_with("max_validity_days") {
-            hooked = true;
-            out.push_str(&format!(
-                "[networks.webhook]\nurl = \"https://localhost:{hook_port}/alerts\"\n\
-                 secret_file = \"{}\"\nca_file = \"{}\"\ntimeout_secs = 2\n\
-                 dead_letter_after_secs = 3600\nmax_backoff_secs = 1\n",
-                keys.join("webhook-secret.dev.toml").display(),
-                keys.join("tls-cert.dev.pem").display()
-            ));
-        }
-    }
-    let path = dir.join("config.toml");
-    std::fs::write(&path, out).unwrap();
-    path
+    binary_config::write(
+        dir,
+        |_, _| None,
+        |line| {
+            // The first network's (zorgnetwerk-noord's) last line.
+            (line == "max_validity_days = 730").then(|| {
+                format!(
+                    "[networks.webhook]\nurl = \"https://localhost:{hook_port}/alerts\"\n\
+                     secret_file = \"{}\"\nca_file = \"{}\"\ntimeout_secs = 2\n\
+                     dead_letter_after_secs = 3600\nmax_backoff_secs = 1\n",
+                    keys.join("webhook-secret.dev.toml").display(),
+                    keys.join("tls-cert.dev.pem").display()
+                )
+            })
+        },
+    )
 }
 
 struct Killed(Child);
