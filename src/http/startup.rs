@@ -24,6 +24,7 @@ use actix_web::http::header;
 use actix_web::rt::net::TcpStream;
 use actix_web::{App, HttpMessage, HttpResponse, web};
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -54,6 +55,8 @@ pub struct Application {
     shutdown: Arc<tokio::sync::watch::Sender<bool>>,
     writer_thread: Option<std::thread::JoinHandle<()>>,
     webhooks: Option<crate::alerts::webhook::Worker>,
+    /// Where this server is in its life (see [`Stopper::progress`]).
+    progress: Arc<AtomicU8>,
 }
 
 impl std::fmt::Debug for Application {
@@ -458,6 +461,7 @@ impl Application {
             shutdown,
             writer_thread: Some(writer_thread),
             webhooks,
+            progress: Arc::new(AtomicU8::new(0)),
         })
     }
 
@@ -477,6 +481,7 @@ impl Application {
         Stopper {
             handle: self.server.handle(),
             shutdown: self.shutdown.clone(),
+            progress: self.progress.clone(),
         }
     }
 
@@ -489,20 +494,27 @@ impl Application {
         super::retention::spawn(self.state.clone());
         super::rotation::spawn(self.state.clone());
         spawn_signal_listener(self.shutdown.clone(), self.server.handle());
+        let progress = self.progress.clone();
+        let at = move |stage: u8| progress.store(stage, Ordering::Relaxed);
+        at(SERVING);
         let result = self.server.await;
+        at(stopping::Stage::Jobs as u8);
         stopping::begin(stopping::Stage::Jobs);
         // However the server stopped, the background jobs end and drop their state.
         self.shutdown.send_replace(true);
         // The worker holds a handle on the writer: stop it before waiting for the writer.
         if let Some(w) = self.webhooks.take() {
+            at(stopping::Stage::Webhooks as u8);
             stopping::enter(stopping::Stage::Webhooks);
             w.stop().await;
         }
+        at(stopping::Stage::Flush as u8);
         stopping::enter(stopping::Stage::Flush);
         let _ = self.state.store.flush();
         let thread = self.writer_thread.take();
         drop(self.state);
         if let Some(t) = thread {
+            at(stopping::Stage::Writer as u8);
             stopping::enter(stopping::Stage::Writer);
             let deadline = Instant::now() + std::time::Duration::from_secs(10);
             while !t.is_finished() && Instant::now() < deadline {
@@ -512,10 +524,15 @@ impl Application {
                 let _ = t.join();
             }
         }
+        at(stopping::Stage::Exit as u8);
         stopping::enter(stopping::Stage::Exit);
         result
     }
 }
+
+/// [`Stopper::progress`]: the server runs (it was built, then `run_until_stopped` got as
+/// far as awaiting the HTTP server, which a stop ends). Before it: 0, built only.
+const SERVING: u8 = 100;
 
 /// The stages of a stop, and a watchdog that ends the process when one of them hangs.
 ///
@@ -547,6 +564,11 @@ pub mod stopping {
         Writer = 5,
         /// The process exits.
         Exit = 6,
+    }
+
+    /// The words for a stage (as [`Stage`] as `u8`).
+    pub fn name(v: u8) -> &'static str {
+        Stage::name(v)
     }
 
     impl Stage {
@@ -602,6 +624,7 @@ pub mod stopping {
 pub struct Stopper {
     handle: ServerHandle,
     shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+    progress: Arc<AtomicU8>,
 }
 
 impl std::fmt::Debug for Stopper {
@@ -616,6 +639,17 @@ impl Stopper {
     pub fn stop(&self, graceful: bool) -> impl std::future::Future<Output = ()> + use<> {
         self.shutdown.send_replace(true);
         self.handle.stop(graceful)
+    }
+
+    /// Where the server is, for a stop that does not finish: `built` (not yet run),
+    /// `serving` (running, or the HTTP server's own stop has not ended: open
+    /// connections, workers), or the stage its stop reached after that.
+    pub fn progress(&self) -> &'static str {
+        match self.progress.load(Ordering::Relaxed) {
+            0 => "built",
+            SERVING => "serving",
+            s => stopping::name(s),
+        }
     }
 }
 

@@ -153,6 +153,14 @@ impl TestApp {
         self.start_server();
     }
 
+    /// Where the in-process server is in its life ([`Stopper::progress`]).
+    ///
+    /// [`Stopper::progress`]: samenloop::http::startup::Stopper::progress
+    #[allow(dead_code)]
+    pub fn server_progress(&self) -> &'static str {
+        self.handle.progress()
+    }
+
     /// Stops the server gracefully (the database stays; see [`TestApp::start_server`]).
     pub async fn stop_server(&mut self) {
         // Idle keep-alive connections would hold the graceful stop open until its timeout.
@@ -165,7 +173,8 @@ impl TestApp {
             .is_err()
         {
             panic!(
-                "the in-process server did not stop within 60 s; this process's threads: {}",
+                "the in-process server did not stop within 60 s (it was {}); this process's threads: {}",
+                self.handle.progress(),
                 threads()
             );
         }

@@ -375,6 +375,21 @@ async fn batch_stores_the_good_and_reports_the_bad() {
 }
 
 #[tokio::test]
+async fn the_stopper_tells_how_far_the_server_got() {
+    let mut app = spawn_app().await;
+    // Built, then serving once `run_until_stopped` awaits the HTTP server.
+    for _ in 0..500 {
+        if app.server_progress() == "serving" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(app.server_progress(), "serving");
+    app.stop_server().await;
+    assert_eq!(app.server_progress(), "exiting");
+}
+
+#[tokio::test]
 async fn restart_keeps_every_acknowledged_signal() {
     let mut app = spawn_app().await;
     let token = app.partner("woonstad");
