@@ -495,27 +495,27 @@ impl Application {
         super::rotation::spawn(self.state.clone());
         spawn_signal_listener(self.shutdown.clone(), self.server.handle());
         let progress = self.progress.clone();
-        let at = move |stage: u8| progress.store(stage, Ordering::Relaxed);
-        at(SERVING);
+        let enter = move |stage: stopping::Stage| {
+            progress.store(stage as u8, Ordering::Relaxed);
+            stopping::enter(stage);
+        };
+        self.progress.store(SERVING, Ordering::Relaxed);
         let result = self.server.await;
-        at(stopping::Stage::Jobs as u8);
         stopping::begin(stopping::Stage::Jobs);
+        enter(stopping::Stage::Jobs);
         // However the server stopped, the background jobs end and drop their state.
         self.shutdown.send_replace(true);
         // The worker holds a handle on the writer: stop it before waiting for the writer.
         if let Some(w) = self.webhooks.take() {
-            at(stopping::Stage::Webhooks as u8);
-            stopping::enter(stopping::Stage::Webhooks);
+            enter(stopping::Stage::Webhooks);
             w.stop().await;
         }
-        at(stopping::Stage::Flush as u8);
-        stopping::enter(stopping::Stage::Flush);
+        enter(stopping::Stage::Flush);
         let _ = self.state.store.flush();
         let thread = self.writer_thread.take();
         drop(self.state);
         if let Some(t) = thread {
-            at(stopping::Stage::Writer as u8);
-            stopping::enter(stopping::Stage::Writer);
+            enter(stopping::Stage::Writer);
             let deadline = Instant::now() + std::time::Duration::from_secs(10);
             while !t.is_finished() && Instant::now() < deadline {
                 actix_web::rt::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -524,8 +524,7 @@ impl Application {
                 let _ = t.join();
             }
         }
-        at(stopping::Stage::Exit as u8);
-        stopping::enter(stopping::Stage::Exit);
+        enter(stopping::Stage::Exit);
         result
     }
 }
@@ -566,13 +565,9 @@ pub mod stopping {
         Exit = 6,
     }
 
-    /// The words for a stage (as [`Stage`] as `u8`).
-    pub fn name(v: u8) -> &'static str {
-        Stage::name(v)
-    }
-
     impl Stage {
-        fn name(v: u8) -> &'static str {
+        /// The words for a stage (given as its `u8`).
+        pub fn name(v: u8) -> &'static str {
             match v {
                 1 => "finishing open requests",
                 2 => "ending the background jobs",
@@ -648,7 +643,7 @@ impl Stopper {
         match self.progress.load(Ordering::Relaxed) {
             0 => "built",
             SERVING => "serving",
-            s => stopping::name(s),
+            s => stopping::Stage::name(s),
         }
     }
 }

@@ -1452,8 +1452,6 @@ pub fn leave(
     Ok(alerts + fx.alerts)
 }
 
-/// Whether counting signals of one household make a household match: signals on two or
-/// more of its people, and more organisations than any one person's signals explain.
 /// Evaluates the household (or family) match of `hid`, whose persons' members are
 /// `persons`: signals of at least two organisations on two or more people of one
 /// household, more organisations than any one person's signals explain.
@@ -1490,6 +1488,8 @@ fn evaluate_household(
     Ok(())
 }
 
+/// Whether counting signals of one household make a household match: signals on two or
+/// more of its people, and more organisations than any one person's signals explain.
 fn household_holds(signals: &[&SignalRecord]) -> bool {
     let mut per_person: BTreeMap<u64, BTreeSet<&str>> = BTreeMap::new();
     for s in signals {

@@ -400,7 +400,7 @@ impl Drop for Spawned {
 
 /// A process's threads by name, state and kernel wait channel (from `/proc`), to tell
 /// where a process that does not stop is waiting.
-fn threads(pid: u32) -> String {
+pub fn threads(pid: u32) -> String {
     let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return "unknown".into();
     };

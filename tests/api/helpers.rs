@@ -175,7 +175,7 @@ impl TestApp {
             panic!(
                 "the in-process server did not stop within 60 s (it was {}); this process's threads: {}",
                 self.handle.progress(),
-                threads()
+                samenloop::load::server::threads(std::process::id())
             );
         }
         if let Some(t) = self.thread.take() {
@@ -358,27 +358,6 @@ impl Drop for TestApp {
         let h = self.handle.clone();
         drop(h.stop(false));
     }
-}
-
-/// This process's threads by name and kernel wait channel (for a stop that hangs).
-fn threads() -> String {
-    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
-        return "unknown".into();
-    };
-    let mut out: Vec<String> = dir
-        .flatten()
-        .map(|t| {
-            let read = |f: &str| {
-                std::fs::read_to_string(t.path().join(f))
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string()
-            };
-            format!("{} {}", read("comm"), read("wchan"))
-        })
-        .collect();
-    out.sort();
-    out.join(", ")
 }
 
 pub fn person(reference: &str, given: &str, family: &str, birth: &str) -> SubjectFields {
