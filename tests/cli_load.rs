@@ -99,7 +99,14 @@ fn batch_run_stores_everything_and_forms_matches() {
     assert!(u(&r["matches_formed"]) > 0, "{r}");
     assert_eq!(r["time_to_alert"]["probes"], 0);
     assert_eq!(r["spawned"], true);
-    assert!(r["server_stop_seconds"].is_number());
+    // The stop was graceful, or ended by the server's stop watchdog, which names the stage.
+    assert!(
+        r["server_stop_seconds"].is_number()
+            || r["server_stop_hung"]
+                .as_str()
+                .is_some_and(|l| l.starts_with("the stop hung while")),
+        "{r}"
+    );
 }
 
 #[test]

@@ -33,7 +33,7 @@
 //! all of them at the end. Nothing identifying is printed: the workload is synthetic,
 //! contact names are `Signal {n}`, and tokens are never shown.
 
-use super::server::{self, GeneratedConfig, Spawned};
+use super::server::{self, GeneratedConfig, Spawned, StopOutcome};
 use super::workload::{Network, Organisation, SignalKind, Workload};
 use super::{TempDir, build_client, scrape, token, wait_ready};
 use crate::config::Config;
@@ -1342,18 +1342,11 @@ pub fn run(opts: Options) -> Result<CrashReport, String> {
     });
     runtime.shutdown_timeout(Duration::from_secs(5));
     if let Some(mut s) = spawned.take() {
-        match s.stop(Duration::from_secs(120)) {
-            Ok(took) => report.final_stop = format!("graceful, {:.1} s", took.as_secs_f64()),
-            // The server's stop watchdog ended a stop that hung after every write was on
-            // disk: not a loss, but a defect worth seeing in the report.
-            Err(e) if e.contains("the stop hung while") => {
-                report.final_stop = e
-                    .lines()
-                    .find(|l| l.contains("the stop hung while"))
-                    .unwrap_or("hung")
-                    .trim_start_matches("samenloop: ")
-                    .to_string();
+        match s.stop_or_watchdog(Duration::from_secs(120)) {
+            Ok(StopOutcome::Graceful(took)) => {
+                report.final_stop = format!("graceful, {:.1} s", took.as_secs_f64())
             }
+            Ok(StopOutcome::Watchdog(line)) => report.final_stop = line,
             Err(e) if result.is_ok() => return Err(e),
             Err(_) => {}
         }

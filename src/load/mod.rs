@@ -1196,7 +1196,12 @@ pub fn run(opts: Options) -> Result<Report, String> {
     runtime.shutdown_timeout(Duration::from_secs(5));
     let mut report = result?;
     if let Some(mut s) = spawned.take() {
-        report.server_stop_seconds = Some(s.stop(Duration::from_secs(120))?.as_secs_f64());
+        match s.stop_or_watchdog(Duration::from_secs(120))? {
+            server::StopOutcome::Graceful(took) => {
+                report.server_stop_seconds = Some(took.as_secs_f64())
+            }
+            server::StopOutcome::Watchdog(line) => report.server_stop_hung = Some(line),
+        }
     }
     if let Some(r) = receiver {
         r.stop();

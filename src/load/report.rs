@@ -235,6 +235,10 @@ pub struct Report {
     pub store: StoreFigures,
     /// Seconds the graceful stop of a spawned server took.
     pub server_stop_seconds: Option<f64>,
+    /// The line of the server's stop watchdog, when it ended a stop that hung (every
+    /// acknowledged write was on disk by then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_stop_hung: Option<String>,
 }
 
 fn mib(b: u64) -> String {
@@ -416,6 +420,9 @@ impl Report {
         );
         if let Some(s) = self.server_stop_seconds {
             let _ = writeln!(o, "server stopped gracefully in {s:.1} s");
+        }
+        if let Some(line) = &self.server_stop_hung {
+            let _ = writeln!(o, "server stop: {line}");
         }
         o
     }

@@ -390,6 +390,32 @@ impl Spawned {
     }
 }
 
+/// How a graceful stop ([`Spawned::stop_or_watchdog`]) ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StopOutcome {
+    /// The server stopped on SIGTERM, in this time.
+    Graceful(Duration),
+    /// The server's stop watchdog ended a stop that hung, after every acknowledged write
+    /// was on disk: not a loss, but a defect a report shows. Its line, naming the stage.
+    Watchdog(String),
+}
+
+impl Spawned {
+    /// [`Spawned::stop`], where an exit by the server's stop watchdog is an outcome to
+    /// report rather than an error.
+    pub fn stop_or_watchdog(&mut self, timeout: Duration) -> Result<StopOutcome, String> {
+        match self.stop(timeout) {
+            Ok(took) => Ok(StopOutcome::Graceful(took)),
+            Err(e) => match e.lines().find(|l| l.contains("the stop hung while")) {
+                Some(line) => Ok(StopOutcome::Watchdog(
+                    line.trim_start_matches("samenloop: ").to_string(),
+                )),
+                None => Err(e),
+            },
+        }
+    }
+}
+
 impl Drop for Spawned {
     fn drop(&mut self) {
         if self.child.is_some() {
