@@ -188,11 +188,25 @@ impl Store {
         dir: &std::path::Path,
         cache_mib: u64,
     ) -> Result<(sled::Db, sled::Tree), StoreError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_mib * 1024 * 1024)
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
+            .mode(sled::Mode::HighThroughput);
+        // sled's file lock is released when the last thread of a closed store lets go of
+        // it, a moment after the close: a reopen at once (a restart, a tool after the
+        // server) waits for that moment, up to 2 s, before it says the lock is held.
+        let started = std::time::Instant::now();
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        && started.elapsed() < std::time::Duration::from_secs(2) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                r => break r?,
+            }
+        };
         let tree = db.open_tree("index")?;
         Ok((db, tree))
     }
